@@ -1,0 +1,45 @@
+"""Request and response shapes of /auth/*."""
+
+from rest_framework import serializers
+
+from accounts.models import User
+from imagefactory.serializers import StrictSerializer
+
+
+class LoginSerializer(StrictSerializer):
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+
+
+class RefreshTokenSerializer(StrictSerializer):
+    refresh_token = serializers.CharField(max_length=4096)
+
+
+class UserSerializer(serializers.ModelSerializer):
+    is_system_admin = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "is_system_admin"]
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    user = UserSerializer()
+
+
+class MembershipSummarySerializer(serializers.Serializer):
+    tenant_id = serializers.UUIDField()
+    tenant_name = serializers.CharField()
+    role = serializers.CharField()
+    permissions = serializers.ListField(child=serializers.CharField())
+
+
+class MeSerializer(UserSerializer):
+    memberships = MembershipSummarySerializer(many=True, read_only=True)
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "memberships"]

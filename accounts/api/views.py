@@ -1,0 +1,71 @@
+"""/auth/* endpoints: login, refresh, logout, me. Exempt from the X-Tenant-ID rule."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.api.serializers import (
+    LoginSerializer,
+    MeSerializer,
+    RefreshTokenSerializer,
+    TokenPairSerializer,
+    UserSerializer,
+)
+from imagefactory.ratelimit import client_address
+from imagefactory.schema import ERROR_RESPONSES
+from tenants.selectors import memberships_of
+
+
+def _pair_response(user, tokens) -> Response:
+    return Response({**tokens, "user": UserSerializer(user).data})
+
+
+class LoginView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer, **ERROR_RESPONSES},
+                   auth=[], tags=["Auth"])
+    def post(self, request):
+        data = LoginSerializer.validated(request.data)
+        user, tokens = services.login(
+            email=data["email"], password=data["password"], address=client_address(request)
+        )
+        return _pair_response(user, tokens)
+
+
+class RefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=RefreshTokenSerializer, responses={200: TokenPairSerializer, **ERROR_RESPONSES},
+                   auth=[], tags=["Auth"])
+    def post(self, request):
+        data = RefreshTokenSerializer.validated(request.data)
+        user, tokens = services.refresh_tokens(raw_refresh=data["refresh_token"])
+        return _pair_response(user, tokens)
+
+
+class LogoutView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=RefreshTokenSerializer, responses={204: None, **ERROR_RESPONSES},
+                   auth=[], tags=["Auth"])
+    def post(self, request):
+        data = RefreshTokenSerializer.validated(request.data)
+        services.logout(raw_refresh=data["refresh_token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeSerializer, **ERROR_RESPONSES}, tags=["Auth"])
+    def get(self, request):
+        user = request.user
+        user.memberships = memberships_of(user)
+        return Response(MeSerializer(user).data)

@@ -1,0 +1,193 @@
+"""Shapes of /projects and /builds: validate input, render output, nothing more."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from builds import validators
+from builds.models import Build, BuildStatus, LogLevel, Project
+from imagefactory.serializers import StrictModelSerializer, StrictSerializer
+
+MAX_BUILD_ARGS = 64
+
+
+def _check(error: str | None) -> None:
+    if error:
+        raise serializers.ValidationError(error)
+
+
+class ProjectSerializer(StrictModelSerializer):
+    repository_url = serializers.CharField(max_length=500)
+    default_branch = serializers.CharField(max_length=255, required=False, default="main")
+    dockerfile_path = serializers.CharField(max_length=500, required=False, default="Dockerfile")
+    build_context = serializers.CharField(max_length=500, required=False, default=".")
+    image_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    registry_username = serializers.CharField(max_length=255, required=False, allow_blank=True, write_only=True)
+    registry_password = serializers.CharField(max_length=4096, required=False, allow_blank=True, write_only=True,
+                                              trim_whitespace=False)
+    git_username = serializers.CharField(max_length=255, required=False, allow_blank=True, write_only=True)
+    git_password = serializers.CharField(max_length=4096, required=False, allow_blank=True, write_only=True,
+                                         trim_whitespace=False)
+    git_ssh_private_key = serializers.CharField(max_length=16384, required=False, allow_blank=True, write_only=True,
+                                                trim_whitespace=False)
+    build_timeout_seconds = serializers.IntegerField(required=False, min_value=30,
+                                                     default=settings.DEFAULT_BUILD_TIMEOUT_SECONDS)
+    has_registry_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "repository_url", "default_branch", "dockerfile_path", "build_context",
+                  "image_repository", "registry_username", "registry_password", "git_username", "git_password",
+                  "git_ssh_private_key", "has_registry_credentials", "build_timeout_seconds", "created_at",
+                  "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"max_length": 100, "validators": []}}
+
+    def get_has_registry_credentials(self, project: Project) -> bool:
+        return bool(project.registry_username and project.registry_password)
+
+    def validate_name(self, value: str) -> str:
+        value = value.strip()
+        _check(None if value else "Must not be blank.")
+        return value
+
+    def validate_repository_url(self, value: str) -> str:
+        _check(validators.repository_url_error(value, allow_file=settings.ALLOW_FILE_REPOSITORIES))
+        return value
+
+    def validate_default_branch(self, value: str) -> str:
+        _check(validators.branch_name_error(value))
+        return value
+
+    def validate_dockerfile_path(self, value: str) -> str:
+        _check(validators.relative_path_error(value))
+        return value
+
+    def validate_build_context(self, value: str) -> str:
+        _check(validators.relative_path_error(value))
+        return value
+
+    def validate_image_repository(self, value: str) -> str:
+        if value:
+            _check(validators.image_repository_error(value))
+        return value
+
+    def validate_build_timeout_seconds(self, value: int) -> int:
+        if value > settings.MAX_BUILD_TIMEOUT_SECONDS:
+            raise serializers.ValidationError(f"Must be at most {settings.MAX_BUILD_TIMEOUT_SECONDS}.")
+        return value
+
+
+class ProjectUpdateSerializer(ProjectSerializer):
+    """PATCH: every field optional, no defaults applied."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            field.required = False
+            if hasattr(field, "default"):
+                field.default = serializers.empty
+        return fields
+
+
+class BuildArgsField(serializers.DictField):
+    child = serializers.CharField(allow_blank=True, max_length=4096, trim_whitespace=False)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be an object of string keys to string values.")
+        if len(data) > MAX_BUILD_ARGS:
+            raise serializers.ValidationError(f"At most {MAX_BUILD_ARGS} build args are allowed.")
+        for key, value in data.items():
+            _check(validators.env_name_error(key) and f"'{key}': {validators.env_name_error(key)}")
+            if not isinstance(value, str):
+                raise serializers.ValidationError(f"'{key}': value must be a string.")
+        return super().to_internal_value(data)
+
+
+class BuildCreateSerializer(StrictSerializer):
+    project_id = serializers.UUIDField()
+    git_branch = serializers.CharField(max_length=255, trim_whitespace=False)
+    git_commit = serializers.CharField(required=False, allow_null=True, max_length=40, trim_whitespace=False)
+    build_args = BuildArgsField(required=False, allow_null=True)
+
+    def validate_git_branch(self, value: str) -> str:
+        _check(validators.branch_name_error(value))
+        return value
+
+    def validate_git_commit(self, value: str | None) -> str | None:
+        if value is not None:
+            _check(validators.commit_error(value))
+            return value.lower()
+        return value
+
+
+class BuildCancelSerializer(StrictSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=1000)
+
+
+class BuildSerializer(serializers.ModelSerializer):
+    project_id = serializers.UUIDField(read_only=True)
+    retry_of = serializers.UUIDField(source="retry_of_id", read_only=True, allow_null=True)
+    build_args = serializers.DictField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=BuildStatus.choices)
+
+    class Meta:
+        model = Build
+        fields = ["id", "project_id", "build_number", "git_branch", "git_commit", "source_commit", "build_args",
+                  "status", "error_message", "failure_kind", "cancel_reason", "retry_of", "current_step",
+                  "total_steps", "image_reference", "image_digest", "started_at", "completed_at", "created_at",
+                  "updated_at"]
+        read_only_fields = fields
+
+
+class BuildListSerializer(serializers.Serializer):
+    builds = BuildSerializer(many=True)
+    total_count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+
+
+class ProjectListSerializer(serializers.Serializer):
+    projects = ProjectSerializer(many=True)
+    total_count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    current_step = serializers.IntegerField(min_value=0)
+    total_steps = serializers.IntegerField(min_value=0)
+    percentage = serializers.IntegerField(min_value=0, max_value=100)
+
+
+class BuildStatusSerializer(serializers.Serializer):
+    build_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=BuildStatus.choices)
+    progress = ProgressSerializer(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    estimated_completion = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class LogEntrySerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField()
+    level = serializers.ChoiceField(choices=LogLevel.choices)
+    message = serializers.CharField()
+    metadata = serializers.SerializerMethodField()
+
+    def get_metadata(self, line) -> dict[str, str]:
+        metadata = {str(k): str(v) for k, v in (line.metadata or {}).items()}
+        metadata["seq"] = str(line.seq)
+        return metadata
+
+
+class BuildLogsSerializer(serializers.Serializer):
+    build_id = serializers.UUIDField()
+    logs = LogEntrySerializer(many=True)
+    total_lines = serializers.IntegerField(min_value=0)
+    offset = serializers.IntegerField(min_value=0)
+    limit = serializers.IntegerField(min_value=1)

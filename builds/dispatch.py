@@ -1,0 +1,72 @@
+"""Handing builds to workers: Celery in services mode, an in-process pool when embedded."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_reaper: threading.Thread | None = None
+
+
+def dispatch_build(build_id) -> None:
+    """Queues the build for execution. Callers queue it with transaction.on_commit."""
+    if settings.SERVICES_MODE:
+        from builds.tasks import run_build
+
+        run_build.apply_async(args=[str(build_id)], queue="builds")
+    else:
+        _embedded_pool().submit(_run_embedded, str(build_id))
+
+
+def _run_embedded(build_id: str) -> None:
+    from builds.engine import execute_build
+
+    close_old_connections()
+    try:
+        execute_build(build_id)
+    except Exception:
+        logger.exception("embedded build %s crashed", build_id)
+    finally:
+        close_old_connections()
+
+
+def _embedded_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.BUILD_WORKERS, thread_name_prefix="build-worker")
+    start_embedded_services()
+    return _pool
+
+
+def start_embedded_services() -> None:
+    """Starts the embedded reaper timer once (embedded mode only; Celery beat does it otherwise)."""
+    global _reaper
+    if settings.SERVICES_MODE:
+        return
+    with _lock:
+        if _reaper is not None:
+            return
+        _reaper = threading.Thread(target=_reap_forever, name="build-reaper", daemon=True)
+        _reaper.start()
+
+
+def _reap_forever() -> None:
+    from builds.engine import reap
+
+    stop = threading.Event()
+    while not stop.wait(settings.BUILD_REAPER_INTERVAL_SECONDS):
+        try:
+            reap()
+        except Exception:
+            logger.exception("reaper pass failed")
+        finally:
+            close_old_connections()

@@ -1,0 +1,92 @@
+"""The executor interface: what any builder (buildah, Docker, Kubernetes) must provide."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from builds.models import FailureKind
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """Everything an executor needs, copied out of the database before the build runs."""
+
+    build_id: str
+    build_number: int
+    repository_url: str
+    git_branch: str
+    git_commit: str | None
+    default_branch: str
+    dockerfile_path: str
+    build_context: str
+    build_args: dict[str, str] = field(default_factory=dict)
+    image_repository: str = ""
+    registry_username: str = field(default="", repr=False)
+    registry_password: str = field(default="", repr=False)
+    git_username: str = field(default="", repr=False)
+    git_password: str = field(default="", repr=False)
+    git_ssh_private_key: str = field(default="", repr=False)
+
+    @property
+    def secrets(self) -> list[str]:
+        return [s for s in (self.registry_password, self.git_password, self.git_ssh_private_key) if s]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_reference: str | None
+    image_digest: str | None
+
+
+class Reporter(Protocol):
+    """How an executor talks back: log lines and progress. Implemented by the engine."""
+
+    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "") -> None: ...
+
+    def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None: ...
+
+    def source_commit(self, commit: str) -> None: ...
+
+
+class BuildFailed(Exception):
+    """A build that ended in failure; `kind` separates user errors from platform faults."""
+
+    kind = FailureKind.BUILD_ERROR
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BuildUserError(BuildFailed):
+    kind = FailureKind.BUILD_ERROR
+
+
+class BuildPlatformError(BuildFailed):
+    kind = FailureKind.PLATFORM_ERROR
+
+
+class BuildInterrupted(Exception):
+    """The executor was stopped through cancel(); the engine knows whether by user or timeout."""
+
+
+class Executor(abc.ABC):
+    """One build, one executor instance. `cancel` may be called from another thread."""
+
+    @abc.abstractmethod
+    def prepare(self, spec: BuildSpec, workspace: Path, reporter: Reporter) -> None:
+        """Fetch the sources into `workspace` (the clone step)."""
+
+    @abc.abstractmethod
+    def run(self, spec: BuildSpec, workspace: Path, reporter: Reporter) -> BuildResult:
+        """Build the image and push it; raise BuildFailed or BuildInterrupted."""
+
+    @abc.abstractmethod
+    def cancel(self) -> None:
+        """Stop whatever is running, promptly (process tree: SIGTERM, then SIGKILL)."""
+
+    def cleanup(self) -> None:  # noqa: B027 — optional hook, deliberately a no-op by default
+        """Housekeeping after a build, e.g. keeping the layer cache bounded."""

@@ -1,0 +1,105 @@
+"""Running a command as its own process tree, line by line, and stopping the whole tree."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from builds.executors.base import BuildInterrupted, BuildPlatformError
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it, even those that started a session of their own."""
+    tree, found, todo = _children_map(), [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(tree.get(current, []))
+    return found
+
+
+def _signal_all(pids: Sequence[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+class ProcessRunner:
+    """Runs commands one at a time; `stop()` from any thread ends the current tree."""
+
+    def __init__(self, grace_seconds: float):
+        self.grace_seconds = grace_seconds
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self.stopped = False
+
+    def run(self, argv: Sequence[str], *, on_line: Callable[[str], None], cwd: Path | None = None,
+            env: dict[str, str] | None = None) -> int:
+        with self._lock:
+            if self.stopped:
+                raise BuildInterrupted()
+            try:
+                self._process = subprocess.Popen(
+                    list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            except FileNotFoundError as exc:
+                raise BuildPlatformError(f"{argv[0]} is not installed on this worker") from exc
+        process = self._process
+        assert process.stdout is not None
+        for raw in process.stdout:
+            on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        code = process.wait()
+        with self._lock:
+            self._process = None
+            if self.stopped:
+                raise BuildInterrupted()
+        return code
+
+    def stop(self) -> None:
+        """SIGTERM the tree, SIGKILL what is left after the grace period."""
+        with self._lock:
+            self.stopped = True
+            process = self._process
+        if process is None or process.poll() is not None:
+            return
+        pids = descendants(process.pid)
+        _signal_all(pids, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_seconds
+        while time.monotonic() < deadline:
+            if not any(_alive(pid) for pid in pids):
+                return
+            time.sleep(0.05)
+        for _ in range(3):  # children may have forked meanwhile
+            pids = sorted(set(pids) | set(descendants(process.pid)))
+            _signal_all(pids, signal.SIGKILL)
+            time.sleep(0.05)

@@ -1,0 +1,120 @@
+"""Collects a running build's log lines, masks secrets, stores them in batches, caps the size."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from builds.logstore import append_log_lines, drop_log_range
+
+logger = logging.getLogger(__name__)
+
+MASK = "****"
+FLUSH_BATCH = 500
+
+
+class LogSink:
+    """Thread-safe; a background thread flushes every BUILD_LOG_FLUSH_SECONDS."""
+
+    def __init__(self, build_id, *, secrets: list[str] = (), max_lines: int | None = None,
+                 max_bytes: int | None = None, flush_seconds: float | None = None):
+        self.build_id = build_id
+        self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+        self.max_lines = max_lines or settings.BUILD_LOG_MAX_LINES
+        self.max_bytes = max_bytes or settings.BUILD_LOG_MAX_BYTES
+        self.flush_seconds = flush_seconds if flush_seconds is not None else settings.BUILD_LOG_FLUSH_SECONDS
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        # Cap bookkeeping: the head is kept whole, then a marker, then a rolling tail.
+        self._head_lines = 0
+        self._head_bytes = 0
+        self._marker_seq: int | None = None
+        self._tail: deque[tuple[int, int]] = deque()
+        self._tail_bytes = 0
+        self._dropped_up_to = 0
+        self._thread = threading.Thread(target=self._run, name=f"logsink-{build_id}", daemon=True)
+        self._thread.start()
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def emit(self, message: str, *, level: str = "INFO", metadata: dict[str, str] | None = None) -> None:
+        entry = {"timestamp": timezone.now(), "level": level, "message": self.mask(message),
+                 "metadata": {k: self.mask(str(v)) for k, v in (metadata or {}).items()}}
+        with self._lock:
+            self._buffer.append(entry)
+            if len(self._buffer) >= FLUSH_BATCH:
+                self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("log flush failed for build %s", self.build_id)
+            finally:
+                close_old_connections()
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+            if batch:
+                self._store(batch)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self.flush()
+
+    # --- the size cap ----------------------------------------------------------------------
+    def _store(self, batch: list[dict[str, Any]]) -> None:
+        head_line_cap, head_byte_cap = self.max_lines // 2, self.max_bytes // 2
+        entries = []
+        for entry in batch:
+            size = len(entry["message"].encode())
+            if self._marker_seq is None and (self._head_lines + 1 > head_line_cap
+                                              or self._head_bytes + size > head_byte_cap):
+                self._marker_seq = -1  # placeholder until the marker's seq is known
+                entries.append({**entry, "level": "WARN", "message": (
+                    f"[log truncated: this build printed more than {self.max_lines} lines or "
+                    f"{self.max_bytes} bytes; the first and the last lines are kept]"),
+                    "metadata": {**entry["metadata"], "event": "truncated"}})
+            elif self._marker_seq is None:
+                self._head_lines += 1
+                self._head_bytes += size
+            entries.append(entry)
+        stored = append_log_lines(self.build_id, entries)
+        if self._marker_seq is None:
+            return
+        for line in stored:
+            if self._marker_seq == -1 and line.metadata.get("event") == "truncated":
+                self._marker_seq = line.seq
+            elif self._marker_seq != -1 and line.seq > self._marker_seq:
+                size = len(line.message.encode())
+                self._tail.append((line.seq, size))
+                self._tail_bytes += size
+        tail_line_cap = max(1, self.max_lines - head_line_cap - 1)
+        tail_byte_cap = self.max_bytes - head_byte_cap
+        drop_to = self._dropped_up_to
+        while self._tail and (len(self._tail) > tail_line_cap or self._tail_bytes > tail_byte_cap):
+            seq, size = self._tail.popleft()
+            self._tail_bytes -= size
+            drop_to = seq
+        if drop_to > self._dropped_up_to:
+            drop_log_range(self.build_id, after_seq=max(self._marker_seq, self._dropped_up_to), up_to_seq=drop_to)
+            self._dropped_up_to = drop_to

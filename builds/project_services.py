@@ -1,0 +1,43 @@
+"""Project writes."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from builds.models import Build, BuildStatus, Project
+from imagefactory.errors import Conflict
+from tenants.models import Tenant
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict("A project with this name already exists in the tenant",
+                    details={"name": f"'{name}' is already used."})
+
+
+def project_create(*, tenant: Tenant, **fields) -> Project:
+    try:
+        with transaction.atomic():
+            return Project.objects.create(tenant=tenant, **fields)
+    except IntegrityError:
+        raise _name_taken(fields.get("name", "")) from None
+
+
+def project_update(*, project: Project, **fields) -> Project:
+    for name, value in fields.items():
+        setattr(project, name, value)
+    try:
+        with transaction.atomic():
+            project.save()
+    except IntegrityError:
+        raise _name_taken(fields.get("name", project.name)) from None
+    return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    running = Build.objects.filter(project=locked, status=BuildStatus.IN_PROGRESS).count()
+    if running:
+        raise Conflict("The project has running builds; cancel them first",
+                       details={"reason": "builds_running", "running_builds": running})
+    locked.delete()

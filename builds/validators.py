@@ -1,0 +1,98 @@
+"""Pure validation rules: git ref names, repository URLs, in-repository paths, image names."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+_REF_FORBIDDEN_CHARS = set(" ~^:?*[\\")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HEX_COMMIT = re.compile(r"^[0-9a-fA-F]{7,40}$")
+_SSH_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!/)[^\s]+$")
+_URL = re.compile(r"^(?P<scheme>https|ssh|file)://(?P<rest>[^\s]+)$")
+# registry host[:port]/path components, lowercase, no tag or digest.
+_IMAGE_REPOSITORY = re.compile(
+    r"^(?:(?P<host>[A-Za-z0-9.-]+(?::[0-9]{1,5})?)/)?"
+    r"(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)$"
+)
+
+
+def branch_name_error(name: str) -> str | None:
+    """Why `name` fails `git check-ref-format --branch`, or None when it is valid."""
+    if not 1 <= len(name) <= 255:
+        return "Must be 1-255 characters."
+    if name == "@":
+        return "Must not be '@'."
+    if name.startswith("-"):
+        return "Must not start with '-'."
+    if name.startswith("/") or name.endswith("/"):
+        return "Must not start or end with '/'."
+    if name.endswith(".") or name.endswith(".lock"):
+        return "Must not end with '.' or '.lock'."
+    if ".." in name or "//" in name or "@{" in name:
+        return "Must not contain '..', '//' or '@{'."
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        return "Must not contain control characters."
+    if _REF_FORBIDDEN_CHARS & set(name):
+        return "Must not contain spaces or any of ~ ^ : ? * [ \\."
+    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        return "No path component may start with '.' or end with '.lock'."
+    return None
+
+
+def commit_error(value: str) -> str | None:
+    return None if _HEX_COMMIT.match(value) else "Must be 7-40 hexadecimal characters."
+
+
+def env_name_error(name: str) -> str | None:
+    return None if _ENV_NAME.match(name) else "Must be a valid environment variable name."
+
+
+def repository_url_error(url: str, *, allow_file: bool) -> str | None:
+    if _SSH_SCP.match(url):
+        return None
+    match = _URL.match(url)
+    if match is None:
+        return "Must be an https://, ssh:// or git@host:path repository URL."
+    if match["scheme"] == "file" and not allow_file:
+        return "file:// repositories are disabled on this server (ALLOW_FILE_REPOSITORIES)."
+    if match["scheme"] != "file" and "/" not in match["rest"].strip("/"):
+        return "Must name a repository path on the host."
+    return None
+
+
+def relative_path_error(path: str) -> str | None:
+    """The path must stay inside the repository checkout."""
+    if not path or "\x00" in path or path.startswith("/") or "\\" in path:
+        return "Must be a relative path inside the repository."
+    normalized = posixpath.normpath(path)
+    if normalized == ".." or normalized.startswith("../"):
+        return "Must not leave the repository."
+    return None
+
+
+def image_repository_error(value: str) -> str | None:
+    if "@" in value:
+        return "Must not contain a digest."
+    match = _IMAGE_REPOSITORY.match(value)
+    if match is None:
+        last = value.rsplit("/", 1)[-1]
+        if ":" in last:
+            return "Must not contain a tag; tags are set per build."
+        return "Must be an image reference without tag, e.g. registry.example.com/team/app."
+    return None
+
+
+def registry_host(image_repository: str) -> str:
+    """The registry part of a repository reference ("docker.io" when none is named)."""
+    first, _, rest = image_repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def tag_safe(value: str) -> str:
+    """A branch name made into a valid image tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}."""
+    tag = re.sub(r"[^A-Za-z0-9_.-]", "-", value)
+    tag = re.sub(r"^[.-]+", "", tag)
+    return (tag or "branch")[:128]

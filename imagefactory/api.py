@@ -1,0 +1,84 @@
+"""Helpers shared by the API views: query-parameter parsing, id lookup, pagination."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Model, QuerySet
+from rest_framework.request import Request
+
+from imagefactory.errors import InvalidRequest, NotFound
+
+
+def parse_uuid(value: str, *, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a UUID", details={name: "Must be a valid UUID."}) from None
+
+
+def get_or_404(queryset: QuerySet, raw_id: str, *, name: str = "id", label: str = "Resource") -> Model:
+    """Looks up by UUID inside an already tenant-scoped queryset; malformed ids are a 400."""
+    obj = queryset.filter(pk=parse_uuid(raw_id, name=name)).first()
+    if obj is None:
+        raise NotFound(f"{label} not found")
+    return obj
+
+
+def query_int(request: Request, name: str, *, default: int, minimum: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise InvalidRequest(f"Invalid query parameter {name}",
+                             details={name: f"Must be an integer {bound}."})
+    return value
+
+
+def query_choice(request: Request, name: str, choices: Iterable[str], *, default: str | None) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    choices = list(choices)
+    if raw not in choices:
+        raise InvalidRequest(f"Invalid query parameter {name}",
+                             details={name: f"Must be one of: {', '.join(choices)}."})
+    return raw
+
+
+def reject_unknown_query_params(request: Request, allowed: Iterable[str]) -> None:
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise InvalidRequest("Unknown query parameter", details={name: "Unknown query parameter." for name in unknown})
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    total_count: int
+    page: int
+    limit: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.limit < self.total_count
+
+    def envelope(self, key: str, rendered: list) -> dict:
+        return {key: rendered, "total_count": self.total_count, "page": self.page,
+                "limit": self.limit, "has_more": self.has_more}
+
+
+def paginate(queryset: QuerySet, request: Request, *, default_limit: int = 20, max_limit: int = 100) -> Page:
+    page = query_int(request, "page", default=1, minimum=1, maximum=10**9)
+    limit = query_int(request, "limit", default=default_limit, minimum=1, maximum=max_limit)
+    total = queryset.count()
+    start = (page - 1) * limit
+    items = list(queryset[start : start + limit]) if start < total else []
+    return Page(items=items, total_count=total, page=page, limit=limit)

@@ -1,0 +1,75 @@
+"""Request-id propagation, and JSON envelopes instead of Django's HTML errors under /api/."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse
+
+from imagefactory.context import choose_trace_id, tenant_id_var, trace_id_var
+from imagefactory.errors import envelope_response
+
+logger = logging.getLogger("imagefactory.request")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+class RequestIdMiddleware:
+    """Adopts a sane X-Request-ID (or makes one) and echoes it on every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        trace_id = choose_trace_id(request.headers.get("X-Request-ID"))
+        request.trace_id = trace_id
+        trace_token = trace_id_var.set(trace_id)
+        tenant_token = tenant_id_var.set("-")
+        try:
+            response = self.get_response(request)
+        finally:
+            trace_id_var.reset(trace_token)
+            tenant_id_var.reset(tenant_token)
+        response["X-Request-ID"] = trace_id
+        return response
+
+
+class ApiErrorMiddleware:
+    """Turns every non-DRF failure under /api/ into the envelope, whatever DEBUG says."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            is_api_path(request.path)
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            # Django's own 400/403/404/405 pages (e.g. CSRF, disallowed host) rendered as HTML.
+            return envelope_response(response.status_code, response.reason_phrase or "Error")
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_api_path(request.path):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return envelope_response(
+                413,
+                "Request body is too large",
+                details={"max_bytes": _max_body_bytes()},
+            )
+        if isinstance(exception, (SuspiciousOperation, BadRequest)):
+            return envelope_response(400, "Bad request")
+        logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return envelope_response(500, "Internal server error")
+
+
+def _max_body_bytes() -> int:
+    from django.conf import settings
+
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -1,0 +1,102 @@
+"""Fixed-window request counting in the shared cache, and the API rate-limit middleware."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+
+from imagefactory.errors import envelope_response
+
+EXEMPT_PREFIXES = ("/api/v1/schema", "/api/v1/docs")
+
+
+@dataclass(frozen=True)
+class WindowCount:
+    limit: int
+    count: int
+    reset_at: int  # unix seconds when the window ends
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.count)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, self.reset_at - int(time.time()))
+
+
+def hit(scope: str, *, limit: int, window_seconds: int) -> WindowCount:
+    """Counts one request against `scope` in the current window; shared by all processes."""
+    now = int(time.time())
+    window_start = now - now % window_seconds
+    key = f"ratelimit:{scope}:{window_start}"
+    # add() is a no-op when the key exists; incr() is atomic in Redis and under the locmem lock.
+    cache.add(key, 0, timeout=window_seconds + 5)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window_seconds + 5)
+        count = 1
+    return WindowCount(limit=limit, count=count, reset_at=window_start + window_seconds)
+
+
+def peek(scope: str, *, window_seconds: int) -> int:
+    now = int(time.time())
+    return cache.get(f"ratelimit:{scope}:{now - now % window_seconds}", 0)
+
+
+def rate_limit_headers(window: WindowCount) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(window.limit),
+        "X-RateLimit-Remaining": str(window.remaining),
+        "X-RateLimit-Reset": str(window.reset_at),
+    }
+
+
+def _request_scope(request: HttpRequest) -> str:
+    """Per user and tenant when the caller presents a valid access token, else per address."""
+    from accounts.authentication import user_id_from_bearer
+
+    user_id = user_id_from_bearer(request.headers.get("Authorization", ""))
+    if user_id is None:
+        return f"addr:{client_address(request)}"
+    tenant = request.headers.get("X-Tenant-ID", "").strip().lower()[:64]
+    return f"user:{user_id}:tenant:{tenant or '-'}"
+
+
+def client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+class RateLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/v1/") or request.path.startswith(EXEMPT_PREFIXES):
+            return self.get_response(request)
+        window = hit(
+            _request_scope(request),
+            limit=settings.RATE_LIMIT_REQUESTS,
+            window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS,
+        )
+        if window.exceeded:
+            response = envelope_response(
+                429,
+                "Rate limit exceeded; retry after the time in Retry-After",
+                details={"limit": window.limit, "reset": window.reset_at},
+                headers={"Retry-After": str(window.retry_after)},
+            )
+        else:
+            response = self.get_response(request)
+        for name, value in rate_limit_headers(window).items():
+            response[name] = value
+        return response

@@ -1,0 +1,281 @@
+"""Settings for ImageFactory, read from the environment (see README "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("IMAGEFACTORY_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY for production, or DEBUG=1 for development."
+        )
+    # Development only: never used when DEBUG is off.
+    SECRET_KEY = "imagefactory-insecure-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "channels",
+    "accounts",
+    "tenants",
+    "builds",
+]
+
+MIDDLEWARE = [
+    "imagefactory.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "imagefactory.middleware.ApiErrorMiddleware",
+    "imagefactory.ratelimit.RateLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "imagefactory.urls"
+ASGI_APPLICATION = "imagefactory.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'imagefactory.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN,
+    # so two writers queue on the busy timeout instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+USES_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+# --- Redis: cache, channel layer, Celery ----------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+SERVICES_MODE = bool(REDIS_URL)
+
+if SERVICES_MODE:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "imagefactory"),
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "capacity": env_int("CHANNEL_CAPACITY", 2000),
+                "prefix": os.environ.get("CHANNEL_PREFIX", "imagefactory"),
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": env_int("CHANNEL_CAPACITY", 2000)},
+        }
+    }
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = False  # a build must never run twice: ack on receipt
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"}}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
+CELERY_BEAT_SCHEDULE = {
+    "reap-lost-builds": {
+        "task": "builds.tasks.reap_builds",
+        "schedule": float(env_int("BUILD_REAPER_INTERVAL_SECONDS", 15)),
+        "options": {"queue": "builds"},
+    },
+}
+
+# --- REST framework, JWT, schema ------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.TenantPermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "imagefactory.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "imagefactory.schema.TenantAutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 15 * 60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_LIFETIME_SECONDS", 7 * 86400)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ImageFactory Build Execution API",
+    "DESCRIPTION": (
+        "Multi-tenant container image builds. Every operation except /auth/* needs "
+        "`Authorization: Bearer <access token>` and `X-Tenant-ID: <tenant uuid>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {"BuildStatusEnum": "builds.models.BuildStatus"},
+}
+
+# --- Security -------------------------------------------------------------------------
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = [
+    # TLS is terminated by the reverse proxy in front of daphne; these are opt-in above.
+    "security.W004",
+    "security.W008",
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Logging: every line carries the request's trace id -------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "imagefactory.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s trace_id=%(trace_id)s "
+            "tenant_id=%(tenant_id)s build_id=%(build_id)s %(message)s"
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]}
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
+}
+
+# --- ImageFactory ---------------------------------------------------------------------
+IMAGEFACTORY_API_URL = os.environ.get("IMAGEFACTORY_API_URL", "http://localhost:8080/api/v1")
+# file:// repositories are for local development and tests; refused in production.
+ALLOW_FILE_REPOSITORIES = env_bool("ALLOW_FILE_REPOSITORIES", DEBUG or not SERVICES_MODE)
+MAX_BUILD_TIMEOUT_SECONDS = env_int("MAX_BUILD_TIMEOUT_SECONDS", 4 * 3600)
+DEFAULT_BUILD_TIMEOUT_SECONDS = 1800
+
+RATE_LIMIT_REQUESTS = env_int("RATE_LIMIT_REQUESTS", 1000)
+RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60)
+LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
+LOGIN_RATE_WINDOW_SECONDS = env_int("LOGIN_RATE_WINDOW_SECONDS", 60)
+DEFAULT_MAX_QUEUED_BUILDS = env_int("DEFAULT_MAX_QUEUED_BUILDS", 100)
+DEFAULT_MAX_RUNNING_BUILDS = env_int("DEFAULT_MAX_RUNNING_BUILDS", 4)
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+# Build engine
+BUILD_WORKERS = env_int("BUILD_WORKERS", 2)  # in-process pool size, embedded mode only
+BUILD_EXECUTOR = os.environ.get("BUILD_EXECUTOR", "builds.executors.buildah.BuildahExecutor")
+BUILD_WORKSPACE_ROOT = Path(os.environ.get("BUILD_WORKSPACE_ROOT", VAR_DIR / "workspaces"))
+BUILDAH_BINARY = os.environ.get("BUILDAH_BINARY", "buildah")
+BUILDAH_STORAGE_DRIVER = os.environ.get("BUILDAH_STORAGE_DRIVER", "vfs")
+BUILDAH_ISOLATION = os.environ.get("BUILDAH_ISOLATION", "chroot")
+BUILDAH_STORAGE_ROOT = os.environ.get("BUILDAH_STORAGE_ROOT", str(VAR_DIR / "buildah" / "storage"))
+BUILDAH_RUN_ROOT = os.environ.get("BUILDAH_RUN_ROOT", str(VAR_DIR / "buildah" / "run"))
+BUILD_CACHE_MAX_BYTES = env_int("BUILD_CACHE_MAX_BYTES", 10 * 1024**3)
+INSECURE_REGISTRIES = env_list("INSECURE_REGISTRIES")
+BUILD_HEARTBEAT_SECONDS = float(os.environ.get("BUILD_HEARTBEAT_SECONDS", "5"))
+BUILD_CANCEL_POLL_SECONDS = float(os.environ.get("BUILD_CANCEL_POLL_SECONDS", "1"))
+BUILD_KILL_GRACE_SECONDS = float(os.environ.get("BUILD_KILL_GRACE_SECONDS", "2"))
+BUILD_LOST_AFTER_SECONDS = env_int("BUILD_LOST_AFTER_SECONDS", 60)
+BUILD_REAPER_INTERVAL_SECONDS = env_int("BUILD_REAPER_INTERVAL_SECONDS", 15)
+BUILD_LOG_MAX_LINES = env_int("BUILD_LOG_MAX_LINES", 50_000)
+BUILD_LOG_MAX_BYTES = env_int("BUILD_LOG_MAX_BYTES", 10 * 1024 * 1024)
+BUILD_LOG_FLUSH_SECONDS = float(os.environ.get("BUILD_LOG_FLUSH_SECONDS", "0.05"))
+
+# Log streaming (WebSocket)
+STREAM_STATUS_POLL_SECONDS = float(os.environ.get("STREAM_STATUS_POLL_SECONDS", "5"))
+STREAM_MAX_LAG_LINES = env_int("STREAM_MAX_LAG_LINES", 1000)

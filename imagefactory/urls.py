@@ -1,0 +1,31 @@
+"""URL map: the API under /api/v1/, probes at the root, admin at /admin/."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from imagefactory.errors import envelope_response
+from imagefactory.health import healthz, readyz
+
+
+def api_not_found(request: HttpRequest, *args, **kwargs):
+    return envelope_response(404, f"No API endpoint at {request.path}",
+                             details={"path": request.path})
+
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("tenants.api.urls")),
+    path("", include("builds.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    re_path(r"^api/", api_not_found),
+]

@@ -1,0 +1,34 @@
+"""Shapes of /members."""
+
+from rest_framework import serializers
+
+from imagefactory.serializers import StrictSerializer
+from tenants.models import Membership
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(source="user.id", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    name = serializers.CharField(source="user.name", read_only=True)
+    role = serializers.CharField(source="role.name", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user_id", "email", "name", "role", "created_at"]
+
+
+class MemberCreateSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.CharField(max_length=64)
+
+
+class MemberUpdateSerializer(StrictSerializer):
+    role = serializers.CharField(max_length=64)
+
+
+class MemberListSerializer(serializers.Serializer):
+    members = MemberSerializer(many=True)
+    total_count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    has_more = serializers.BooleanField()

@@ -1,0 +1,71 @@
+"""Tenant writes: creating tenants and managing members, keeping at least one owner."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from accounts.models import User
+from imagefactory.errors import Conflict, InvalidRequest
+from tenants.models import Membership, Role, Tenant
+
+OWNER_ROLE = "owner"
+
+
+def tenant_create(*, name: str, owner: User | None = None) -> Tenant:
+    base = slugify(name)[:80] or "tenant"
+    with transaction.atomic():
+        slug, n = base, 1
+        while Tenant.objects.filter(slug=slug).exists():
+            n += 1
+            slug = f"{base}-{n}"
+        tenant = Tenant.objects.create(name=name, slug=slug)
+        if owner is not None:
+            Membership.objects.create(user=owner, tenant=tenant, role=Role.objects.get(name=OWNER_ROLE))
+    return tenant
+
+
+def _role(name: str) -> Role:
+    role = Role.objects.filter(name=name).first()
+    if role is None:
+        raise InvalidRequest("Unknown role", details={"role": f"No role named '{name}'."})
+    return role
+
+
+def _lock_owners(tenant: Tenant) -> int:
+    """Locks the tenant row so two demotions of the last two owners cannot both pass."""
+    Tenant.objects.select_for_update().get(pk=tenant.pk)
+    return Membership.objects.filter(tenant=tenant, role__name=OWNER_ROLE).count()
+
+
+def member_add(*, tenant: Tenant, email: str, role_name: str) -> Membership:
+    user = User.objects.filter(email__iexact=email.strip()).first()
+    if user is None:
+        raise InvalidRequest("No such user", details={"email": "No user with this email exists."})
+    role = _role(role_name)
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(user=user, tenant=tenant, role=role)
+    except IntegrityError:
+        raise Conflict("User is already a member of this tenant", details={"email": email}) from None
+
+
+@transaction.atomic
+def member_change_role(*, membership: Membership, role_name: str) -> Membership:
+    role = _role(role_name)
+    owners = _lock_owners(membership.tenant)
+    membership.refresh_from_db()
+    if membership.role.name == OWNER_ROLE and role.name != OWNER_ROLE and owners <= 1:
+        raise Conflict("A tenant must keep at least one owner", details={"reason": "last_owner"})
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership) -> None:
+    owners = _lock_owners(membership.tenant)
+    membership.refresh_from_db()
+    if membership.role.name == OWNER_ROLE and owners <= 1:
+        raise Conflict("A tenant must keep at least one owner", details={"reason": "last_owner"})
+    membership.delete()
