@@ -21,7 +21,7 @@ def dispatch_build(build_id) -> None:
     if settings.SERVICES_MODE:
         from builds.tasks import run_build
 
-        run_build.apply_async(args=[str(build_id)], queue="builds")
+        run_build.apply_async(args=[str(build_id)], queue=settings.BUILD_QUEUE)
     else:
         _embedded_pool().submit(_run_embedded, str(build_id))
 

@@ -150,13 +150,15 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = False  # a build must never run twice: ack on receipt
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ROUTES = {"builds.tasks.run_build": {"queue": "builds"}}
+BUILD_QUEUE = os.environ.get("BUILD_QUEUE", "builds")
+CELERY_TASK_DEFAULT_QUEUE = BUILD_QUEUE
+CELERY_TASK_ROUTES = {"builds.tasks.*": {"queue": BUILD_QUEUE}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-builds": {
         "task": "builds.tasks.reap_builds",
         "schedule": float(env_int("BUILD_REAPER_INTERVAL_SECONDS", 15)),
-        "options": {"queue": "builds"},
+        "options": {"queue": BUILD_QUEUE},
     },
 }
 

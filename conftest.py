@@ -1,0 +1,151 @@
+"""Shared fixtures: users, tenants, projects, builds and an API client speaking as a member.
+
+IMAGEFACTORY_REQUIRE_SERVICES=1 (set by .ci/run) turns every skipped test into a failure, so a
+missing service, binary or tool can never pass CI as a quiet skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from imagefactory.testing import access_token_for
+
+REQUIRE_SERVICES = os.environ.get("IMAGEFACTORY_REQUIRE_SERVICES") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.longrepr = f"skipped under IMAGEFACTORY_REQUIRE_SERVICES=1, which forbids skips: {reason}"
+
+
+def uses_postgres() -> bool:
+    from django.conf import settings
+
+    return not settings.USES_SQLITE
+
+
+def uses_redis() -> bool:
+    from django.conf import settings
+
+    return settings.SERVICES_MODE
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate-limit counters live in the cache; every test starts from zero."""
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def roles(db):
+    """The built-in roles (a flushed transactional database loses the data migration's rows)."""
+    from tenants.models import Role
+    from tenants.permissions import BUILTIN_ROLES
+
+    return {
+        name: Role.objects.update_or_create(name=name, defaults={"permissions": list(perms)})[0]
+        for name, perms in BUILTIN_ROLES.items()
+    }
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.models import User
+
+    def make(email: str | None = None, *, password: str = "correct-horse-9", superuser: bool = False,
+             **fields) -> User:
+        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+        create = User.objects.create_superuser if superuser else User.objects.create_user
+        return create(email=email, password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_tenant(db, roles):
+    from tenants.models import Membership, Tenant
+
+    def make(name: str | None = None, *, members: dict | None = None, **fields) -> Tenant:
+        name = name or f"tenant-{uuid.uuid4().hex[:8]}"
+        tenant = Tenant.objects.create(name=name, slug=name.lower(), **fields)
+        for user, role in (members or {}).items():
+            Membership.objects.create(user=user, tenant=tenant, role=roles[role])
+        return tenant
+
+    return make
+
+
+@pytest.fixture
+def make_project(db):
+    from builds.models import Project
+
+    def make(tenant, **fields) -> Project:
+        fields.setdefault("name", f"project-{uuid.uuid4().hex[:8]}")
+        fields.setdefault("repository_url", "https://git.example.com/team/app.git")
+        return Project.objects.create(tenant=tenant, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_build(db):
+    from builds.models import Build, Project
+
+    def make(project, *, status: str = "queued", **fields) -> Build:
+        Project.objects.filter(pk=project.pk).update(build_counter=project.build_counter + 1)
+        project.refresh_from_db()
+        fields.setdefault("git_branch", "main")
+        return Build.objects.create(tenant=project.tenant, project=project, build_number=project.build_counter,
+                                    status=status, **fields)
+
+    return make
+
+
+@pytest.fixture
+def api():
+    """api(user, tenant) -> an APIClient sending Bearer and X-Tenant-ID like the guide's curl."""
+
+    def make(user=None, tenant=None, *, tenant_header: str | None = None) -> APIClient:
+        client = APIClient()
+        headers = {}
+        if user is not None:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {access_token_for(user)}"
+        if tenant_header is not None:
+            headers["HTTP_X_TENANT_ID"] = tenant_header
+        elif tenant is not None:
+            headers["HTTP_X_TENANT_ID"] = str(tenant.pk)
+        client.credentials(**headers)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner@example.com")
+
+
+@pytest.fixture
+def tenant(make_tenant, owner):
+    return make_tenant("acme", members={owner: "owner"})
+
+
+@pytest.fixture
+def project(make_project, tenant):
+    return make_project(tenant, name="app")
+
+
+@pytest.fixture
+def owner_api(api, owner, tenant) -> APIClient:
+    return api(owner, tenant)

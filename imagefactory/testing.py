@@ -1,0 +1,338 @@
+"""Test helpers: the envelope assertion, and real processes (registry, daphne, Celery) for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BUSYBOX = next((p for p in ("/bin/busybox", "/usr/bin/busybox") if Path(p).exists()), None)
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a tool or service is missing (a failure under IMAGEFACTORY_REQUIRE_SERVICES=1)."""
+    if not condition:
+        pytest.skip(reason)
+
+
+def access_token_for(user) -> str:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    return str(RefreshToken.for_user(user).access_token)
+
+
+def assert_envelope(response, status: int, code: str | None = None) -> dict:
+    """The guide's error envelope, with the expected status and code."""
+    assert response.status_code == status, (response.status_code, getattr(response, "content", b"")[:500])
+    body = response.json()
+    assert set(body) == {"error", "code", "timestamp", "trace_id", "details"}, body
+    if code is not None:
+        assert body["code"] == code, body
+    assert body["trace_id"] and response["X-Request-ID"] == body["trace_id"]
+    return body
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- git repositories --------------------------------------------------------------------
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "Test",
+           "GIT_COMMITTER_EMAIL": "test@example.com"}
+
+BUSYBOX_DOCKERFILE = """FROM scratch
+COPY busybox /bin/busybox
+{body}
+"""
+
+
+class GitRepo:
+    """A real git repository in a temp dir, reached as file://."""
+
+    def __init__(self, path: Path, branch: str = "main"):
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "--quiet", f"--initial-branch={branch}")
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.path}"
+
+    def git(self, *args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=self.path, env={**os.environ, **GIT_ENV},
+                                capture_output=True, text=True, check=True)
+        return result.stdout.strip()
+
+    def commit(self, files: dict[str, str | bytes], message: str = "change") -> str:
+        for name, content in files.items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content)
+        self.git("add", "--all")
+        self.git("commit", "--quiet", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def commit_dockerfile(self, body: str, message: str = "dockerfile", dockerfile: str = "Dockerfile") -> str:
+        """A FROM scratch image with busybox copied in, then `body` (more instructions)."""
+        need(BUSYBOX is not None, "busybox-static is not installed")
+        if not (self.path / "busybox").exists():
+            shutil.copy(BUSYBOX, self.path / "busybox")  # keeps the executable bit git records
+        return self.commit({dockerfile: BUSYBOX_DOCKERFILE.format(body=body)}, message)
+
+    def branch(self, name: str) -> None:
+        self.git("checkout", "--quiet", "-B", name)
+
+
+def run_step(command: str) -> str:
+    """A RUN instruction in exec form (scratch images have no /bin/sh)."""
+    return f'RUN ["/bin/busybox", "sh", "-c", "{command}"]'
+
+
+# --- registry ------------------------------------------------------------------------------
+
+class Registry:
+    """A real `docker-registry` on a free loopback port."""
+
+    def __init__(self, workdir: Path):
+        need(shutil.which("docker-registry") is not None, "docker-registry is not installed")
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+            f"    rootdirectory: {workdir / 'data'}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{self.port}\n"
+        )
+        self.process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_until(self._up, timeout=20, what="docker-registry to listen")
+
+    def _up(self) -> bool:
+        try:
+            return requests.get(f"http://{self.host}/v2/", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def manifest_digest(self, repository: str, tag: str) -> str | None:
+        response = requests.head(
+            f"http://{self.host}/v2/{repository}/manifests/{tag}", timeout=5,
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                               "application/vnd.docker.distribution.manifest.v2+json"},
+        )
+        return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
+
+    def tags(self, repository: str) -> list[str]:
+        response = requests.get(f"http://{self.host}/v2/{repository}/tags/list", timeout=5)
+        return sorted(response.json().get("tags") or []) if response.status_code == 200 else []
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+# --- the server stack ------------------------------------------------------------------------
+
+def database_url_for_subprocess() -> str:
+    """The test database pytest-django created, as a DATABASE_URL for server/worker processes."""
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    if cfg["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{cfg['NAME']}"
+    auth = cfg["USER"] + (f":{cfg['PASSWORD']}" if cfg.get("PASSWORD") else "")
+    return f"postgres://{auth}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{cfg['NAME']}"
+
+
+FAST_ENGINE_ENV = {
+    "BUILD_HEARTBEAT_SECONDS": "1",
+    "BUILD_CANCEL_POLL_SECONDS": "0.5",
+    "BUILD_KILL_GRACE_SECONDS": "2",
+    "BUILD_LOST_AFTER_SECONDS": "8",
+    "BUILD_REAPER_INTERVAL_SECONDS": "2",
+    "STREAM_STATUS_POLL_SECONDS": "2",
+}
+
+
+class Stack:
+    """daphne serving the API (and, with REDIS_URL, Celery workers), on the test database.
+
+    Embedded mode: daphne alone runs builds in its in-process pool. Services mode: daphne plus a
+    `celery -A imagefactory worker -Q builds -B` process, all sharing PostgreSQL and Redis.
+    """
+
+    def __init__(self, workdir: Path, *, extra_env: dict[str, str] | None = None):
+        from django.conf import settings
+
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.services = settings.SERVICES_MODE
+        prefix = f"t{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_subprocess(),
+            "DEBUG": "1",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "BUILD_WORKSPACE_ROOT": str(workdir / "workspaces"),
+            "BUILDAH_STORAGE_ROOT": str(ROOT / "var" / "test-buildah" / "storage"),
+            "BUILDAH_RUN_ROOT": str(ROOT / "var" / "test-buildah" / "run"),
+            "CHANNEL_PREFIX": prefix,
+            "CACHE_KEY_PREFIX": prefix,
+            "LOG_LEVEL": "INFO",
+            **FAST_ENGINE_ENV,
+            **(extra_env or {}),
+        }
+        if self.services:
+            self.env["REDIS_URL"] = settings.REDIS_URL
+        else:
+            self.env.pop("REDIS_URL", None)
+        self.port = free_port()
+        self.server: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+        self.queue = f"builds-{prefix}" if self.services else "builds"
+        self.env["BUILD_QUEUE"] = self.queue
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen:
+        log = open(self.workdir / log_name, "ab")
+        return subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def start(self) -> Stack:
+        self.server = self._spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                                   "--ping-interval", "5", "--ping-timeout", "10", "imagefactory.asgi:application"],
+                                  "daphne.log")
+        wait_until(self._healthy, timeout=30, what=f"daphne on {self.base_url} (log: {self.workdir}/daphne.log)")
+        if self.services:
+            self.start_worker()
+        return self
+
+    def start_worker(self, *, concurrency: int = 4) -> subprocess.Popen:
+        name = f"w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h"
+        worker = self._spawn([sys.executable, "-m", "celery", "-A", "imagefactory", "worker", "-Q", self.queue,
+                              "-B", "-s", str(self.workdir / f"beat-{name[:8]}"), "-c", str(concurrency),
+                              "-n", name, "--without-gossip", "--without-mingle", "-l", "INFO"],
+                             f"worker{len(self.workers)}.log")
+        self.workers.append(worker)
+        wait_until(lambda: b"ready" in (self.workdir / f"worker{len(self.workers) - 1}.log").read_bytes(),
+                   timeout=60, what="the Celery worker to be ready")
+        return worker
+
+    def _healthy(self) -> bool:
+        if self.server is not None and self.server.poll() is not None:
+            raise AssertionError(f"daphne exited: {(self.workdir / 'daphne.log').read_text()[-3000:]}")
+        try:
+            return requests.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def kill_worker(self, worker: subprocess.Popen) -> None:
+        """SIGKILL the worker's whole process group (main process, pool children, beat)."""
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.server]:
+            if process is not None and process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=15)
+                except (subprocess.TimeoutExpired, ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
+                         for p in sorted(self.workdir.glob("*.log")))
+
+
+class StackClient:
+    """requests against a running Stack, as `user` in `tenant`, with the guide's headers."""
+
+    def __init__(self, stack: Stack, user=None, tenant=None):
+        self.stack = stack
+        self.session = requests.Session()
+        if user is not None:
+            self.token = access_token_for(user)
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
+        if tenant is not None:
+            self.tenant_id = str(tenant.pk)
+            self.session.headers["X-Tenant-ID"] = self.tenant_id
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, f"{self.stack.base_url}/api/v1{path}", **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def create_build(self, project, **body) -> dict:
+        body.setdefault("git_branch", "main")
+        response = self.post("/builds", json={"project_id": str(project.pk), **body})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def start(self, build_id: str) -> dict:
+        response = self.post(f"/builds/{build_id}/start")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def build(self, build_id: str) -> dict:
+        return self.get(f"/builds/{build_id}").json()
+
+    def wait_for(self, build_id: str, *statuses: str, timeout: float = 120) -> dict:
+        statuses = statuses or ("success", "failed", "cancelled")
+
+        def reached():
+            build = self.build(build_id)
+            return build if build["status"] in statuses else None
+
+        try:
+            return wait_until(reached, timeout=timeout, interval=0.2, what=f"build {build_id} to be {statuses}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last: {self.build(build_id)}\n{self.stack.logs()}") from None
+
+    def log_messages(self, build_id: str) -> list[str]:
+        lines, offset = [], 0
+        while True:
+            page = self.get(f"/builds/{build_id}/logs", params={"offset": offset, "limit": 1000}).json()
+            lines += [entry["message"] for entry in page["logs"]]
+            offset += len(page["logs"])
+            if not page["logs"] or offset >= page["total_lines"]:
+                return lines
