@@ -41,9 +41,17 @@ def uses_redis() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    """Rate-limit counters live in the cache; every test starts from zero."""
-    cache.clear()
+def _fresh_cache(settings):
+    """Rate-limit counters live in the cache; every test starts from zero.
+
+    On Redis a per-test key prefix, not FLUSHDB: the same database holds Celery's queues.
+    """
+    if settings.SERVICES_MODE:
+        caches = {**settings.CACHES}
+        caches["default"] = {**caches["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
+        settings.CACHES = caches
+    else:
+        cache.clear()
     yield
 
 
