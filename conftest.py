@@ -1,7 +1,8 @@
 """Shared fixtures: users, tenants, projects, builds and an API client speaking as a member.
 
 IMAGEFACTORY_REQUIRE_SERVICES=1 (set by .ci/run) turns every skipped test into a failure, so a
-missing service, binary or tool can never pass CI as a quiet skip.
+missing service, binary or tool can never pass CI as a quiet skip. =embedded (CI's embedded run)
+does the same except for the PostgreSQL-only tests, which cannot run on SQLite by design.
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from imagefactory.testing import access_token_for
+from imagefactory.testing import POSTGRES_ONLY, access_token_for
 
-REQUIRE_SERVICES = os.environ.get("IMAGEFACTORY_REQUIRE_SERVICES") == "1"
+REQUIRE_SERVICES = os.environ.get("IMAGEFACTORY_REQUIRE_SERVICES", "")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
-        report.outcome = "failed"
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.longrepr = f"skipped under IMAGEFACTORY_REQUIRE_SERVICES=1, which forbids skips: {reason}"
+    if not REQUIRE_SERVICES or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if REQUIRE_SERVICES == "embedded" and POSTGRES_ONLY in reason:
+        return
+    report.outcome = "failed"
+    report.longrepr = f"skipped under IMAGEFACTORY_REQUIRE_SERVICES={REQUIRE_SERVICES}, which forbids it: {reason}"
 
 
 def uses_postgres() -> bool:

@@ -26,6 +26,17 @@ def need(condition: bool, reason: str) -> None:
         pytest.skip(reason)
 
 
+POSTGRES_ONLY = "needs PostgreSQL (row locks and real concurrency); SQLite serialises writers"
+
+
+def need_postgres() -> None:
+    """Skip on SQLite; allowed in CI's embedded run, a failure in its services run."""
+    from django.conf import settings
+
+    if settings.USES_SQLITE:
+        pytest.skip(POSTGRES_ONLY)
+
+
 def access_token_for(user) -> str:
     from rest_framework_simplejwt.tokens import RefreshToken
 
