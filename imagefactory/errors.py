@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from imagefactory.context import current_trace_id
@@ -31,8 +32,12 @@ CODES_BY_STATUS = {
 }
 
 
-class ApiError(Exception):
-    """An error with a place in the envelope. Subclasses fix status and code."""
+class ApiError(drf_exceptions.APIException):
+    """An error with a place in the envelope. Subclasses fix status and code.
+
+    An APIException, so DRF's own machinery (e.g. the browsable API probing permissions)
+    treats it as a client error instead of letting it escape as a 500.
+    """
 
     status_code = 400
     code = "INVALID_REQUEST"
@@ -138,6 +143,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         status, code, message, details = 403, "FORBIDDEN", "Permission denied", {}
     else:
         return None  # uncaught: ApiErrorMiddleware logs it and answers 500
+    request = context.get("request")
+    if request is not None:  # errors are always the JSON envelope, whatever the Accept header chose
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     response = Response(envelope(status, message, code=code, details=details), status=status)
     for name, value in headers.items():
         response[name] = value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -68,8 +69,15 @@ def _request_scope(request: HttpRequest) -> str:
     user_id = user_id_from_bearer(request.headers.get("Authorization", ""))
     if user_id is None:
         return f"addr:{client_address(request)}"
-    tenant = request.headers.get("X-Tenant-ID", "").strip().lower()[:64]
-    return f"user:{user_id}:tenant:{tenant or '-'}"
+    return f"user:{user_id}:tenant:{_tenant_key(request.headers.get('X-Tenant-ID', ''))}"
+
+
+def _tenant_key(header: str) -> str:
+    """The canonical tenant UUID; every malformed value shares one bucket, so varying it gains nothing."""
+    try:
+        return str(uuid.UUID(header.strip()))
+    except ValueError:
+        return "-"
 
 
 def client_address(request: HttpRequest) -> str:

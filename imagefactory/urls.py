@@ -3,12 +3,14 @@
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from imagefactory.errors import envelope_response
 from imagefactory.health import healthz, readyz
 
 
+@csrf_exempt  # an unknown URL is a 404 whatever the method, never a CSRF 403
 def api_not_found(request: HttpRequest, *args, **kwargs):
     return envelope_response(404, f"No API endpoint at {request.path}",
                              details={"path": request.path})

@@ -66,6 +66,6 @@ class MeView(APIView):
 
     @extend_schema(responses={200: MeSerializer, **ERROR_RESPONSES}, tags=["Auth"])
     def get(self, request):
-        user = request.user
-        user.memberships = memberships_of(user)
-        return Response(MeSerializer(user).data)
+        # A plain dict: `memberships` is also the reverse relation on User and cannot be assigned.
+        me = {**UserSerializer(request.user).data, "memberships": memberships_of(request.user)}
+        return Response(MeSerializer(me).data)

@@ -55,10 +55,9 @@ class MemberDetailView(APIView):
     @extend_schema(request=MemberUpdateSerializer, responses={200: MemberSerializer, **ERROR_RESPONSES},
                    tags=["Members"])
     def patch(self, request, member_id: str):
+        membership = self._membership(request, member_id)  # 404 before 400, like /projects/{id}
         data = MemberUpdateSerializer.validated(request.data)
-        membership = services.member_change_role(
-            membership=self._membership(request, member_id), role_name=data["role"]
-        )
+        membership = services.member_change_role(membership=membership, role_name=data["role"])
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(responses={204: None, **ERROR_RESPONSES}, tags=["Members"])

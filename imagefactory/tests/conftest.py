@@ -1,0 +1,36 @@
+"""Fixtures of the platform tests: a fast hasher and the log records a request leaves behind."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from imagefactory.logging import ContextFilter
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class _Collector(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.addFilter(ContextFilter())  # the project's filter, applied at emit time like the real handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def log_records():
+    """Every record logged (root logger and below) while the test runs, stamped by ContextFilter."""
+    collector = _Collector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        yield collector.records
+    finally:
+        root.removeHandler(collector)

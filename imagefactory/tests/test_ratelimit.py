@@ -1,0 +1,95 @@
+"""The API rate limiter: headers on every /api/v1/ response, 429 over the limit, per user+tenant or address."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rest_framework.test import APIClient
+
+from imagefactory.testing import assert_envelope
+
+pytestmark = pytest.mark.django_db
+
+LIMIT = 3
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+@pytest.fixture(autouse=True)
+def small_limit(settings):
+    settings.RATE_LIMIT_REQUESTS = LIMIT
+    settings.RATE_LIMIT_WINDOW_SECONDS = 3600  # one window for the whole test, whatever the clock does
+
+
+def _exhaust(client, path="/api/v1/projects"):
+    return [client.get(path) for _ in range(LIMIT)]
+
+
+@pytest.mark.parametrize("send", [
+    pytest.param(lambda c: c.get("/api/v1/projects"), id="200"),
+    pytest.param(lambda c: c.post("/api/v1/projects", {}, format="json"), id="400"),
+    pytest.param(lambda c: c.get("/api/v1/nope"), id="404-unknown-url"),
+    pytest.param(lambda c: APIClient().get("/api/v1/projects"), id="401"),
+    pytest.param(lambda c: APIClient().post("/api/v1/auth/login", {}, format="json"), id="auth-login"),
+])
+def test_every_api_response_carries_the_rate_limit_headers(send, owner_api):
+    response = send(owner_api)
+    assert all(name in response for name in RATE_HEADERS), dict(response.headers)
+    assert int(response["X-RateLimit-Limit"]) == LIMIT
+    assert 0 <= int(response["X-RateLimit-Remaining"]) < LIMIT
+    assert int(response["X-RateLimit-Reset"]) > time.time()
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/api/v1/schema/"])
+def test_probes_and_docs_are_not_counted(path):
+    response = APIClient().get(path)
+    assert "X-RateLimit-Limit" not in response
+
+
+def test_remaining_decreases_then_429_with_retry_after(owner_api):
+    responses = _exhaust(owner_api)
+    assert [int(r["X-RateLimit-Remaining"]) for r in responses] == list(range(LIMIT - 1, -1, -1))
+    assert all(r.status_code == 200 for r in responses)
+    over = owner_api.get("/api/v1/projects")
+    body = assert_envelope(over, 429, "RATE_LIMITED")
+    assert over["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(over["Retry-After"]) <= 3600
+    assert body["details"]["limit"] == LIMIT
+
+
+def test_counted_per_user_and_tenant(api, owner, tenant, make_tenant, make_user):
+    _exhaust(api(owner, tenant))
+    assert api(owner, tenant).get("/api/v1/projects").status_code == 429
+    second_tenant = make_tenant("second", members={owner: "owner"})
+    assert api(owner, second_tenant).get("/api/v1/projects").status_code == 200  # its own count
+    colleague = make_user()
+    tenant.memberships.create(user=colleague, role=second_tenant.memberships.get(user=owner).role)
+    assert api(colleague, tenant).get("/api/v1/projects").status_code == 200  # another user: own count
+
+
+@pytest.mark.parametrize("spellings", [
+    ["junk-1", "junk-2", "junk-3", ""],
+    ["{tenant}", "{TENANT}", "{{{tenant}}}", "urn:uuid:{tenant}"],
+], ids=["malformed", "same-uuid-spelled-differently"])
+def test_varying_the_tenant_header_spelling_does_not_reset_the_count(api, owner, tenant, spellings):
+    for spelling in spellings[:LIMIT]:
+        api(owner, tenant_header=spelling.format(tenant=tenant.pk, TENANT=str(tenant.pk).upper())).get(
+            "/api/v1/projects")
+    last = spellings[LIMIT].format(tenant=tenant.pk, TENANT=str(tenant.pk).upper())
+    assert_envelope(api(owner, tenant_header=last).get("/api/v1/projects"), 429, "RATE_LIMITED")
+
+
+def test_unauthenticated_requests_are_counted_per_address():
+    client = APIClient(REMOTE_ADDR="10.9.0.1")
+    for _ in range(LIMIT):
+        assert client.get("/api/v1/projects").status_code == 401
+    assert_envelope(client.get("/api/v1/projects"), 429, "RATE_LIMITED")
+    assert APIClient(REMOTE_ADDR="10.9.0.2").get("/api/v1/projects").status_code == 401
+
+
+def test_a_forged_token_counts_against_the_address_not_a_user(owner_api):
+    """Only a valid signature selects the per-user counter; garbage cannot dodge the address limit."""
+    for n in range(LIMIT):
+        APIClient(REMOTE_ADDR="10.9.1.1", HTTP_AUTHORIZATION=f"Bearer forged-{n}").get("/api/v1/projects")
+    assert APIClient(REMOTE_ADDR="10.9.1.1").get("/api/v1/projects").status_code == 429
+    assert owner_api.get("/api/v1/projects").status_code == 200

@@ -1,0 +1,56 @@
+"""Fixtures of the tenant tests: clients with arbitrary tokens, custom roles, real objects of a tenant."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """These tests make many users; hashing strength is not what they test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def client_with_token():
+    """client_with_token(raw_token or None, tenant_header or None) -> APIClient."""
+    from rest_framework.test import APIClient
+
+    def make(raw_token: str | None, tenant_header: str | None = None) -> APIClient:
+        client = APIClient()
+        headers = {}
+        if raw_token is not None:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {raw_token}"
+        if tenant_header is not None:
+            headers["HTTP_X_TENANT_ID"] = tenant_header
+        client.credentials(**headers)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def make_role(db):
+    """make_role(permissions) -> a Role holding exactly those permission strings."""
+    from tenants.models import Role
+
+    def make(permissions) -> Role:
+        return Role.objects.create(name=f"role-{uuid.uuid4().hex[:8]}", permissions=sorted(permissions))
+
+    return make
+
+
+@pytest.fixture
+def tenant_objects(tenant, owner, make_project, make_build):
+    """Real objects of `tenant`, by URL keyword, so detail endpoints find something."""
+    from tenants.models import Membership
+
+    project = make_project(tenant, name="rule-app")
+    build = make_build(project, status="failed")
+    return {
+        "project_id": project.pk,
+        "build_id": build.pk,
+        "member_id": Membership.objects.get(user=owner, tenant=tenant).pk,
+    }

@@ -1,0 +1,113 @@
+"""The tenant-scoped endpoints, found by walking the URL resolver, and bearer tokens that must be refused."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.urls import get_resolver
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from imagefactory.testing import access_token_for
+
+API_PREFIX = "api/v1/"
+HANDLER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One method of one tenant-scoped route, e.g. PATCH api/v1/projects/<str:project_id>."""
+
+    route: str
+    method: str
+    permission: str | None
+    view_class: type
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} /{self.route}"
+
+    @property
+    def is_write(self) -> bool:
+        return self.method not in {"GET", "HEAD", "OPTIONS"}
+
+    @property
+    def url_kwargs(self) -> list[str]:
+        return _CONVERTER.findall(self.route)
+
+    def path(self, ids: dict[str, object] | None = None) -> str:
+        """The concrete URL; ids missing from `ids` become random UUIDs (objects that do not exist)."""
+        ids = ids or {}
+        return "/" + _CONVERTER.sub(lambda m: str(ids.get(m[1], uuid.uuid4())), self.route)
+
+    def call(self, client, ids: dict[str, object] | None = None, **extra):
+        """Sends the request; writes carry an empty JSON object, as a careless client would."""
+        body = "{}" if self.method in {"POST", "PUT", "PATCH"} else ""
+        return client.generic(self.method, self.path(ids), body, content_type="application/json", **extra)
+
+
+def api_routes():
+    """(route, view callback) for every URL pattern under /api/v1/, includes flattened."""
+
+    def walk(patterns, prefix: str):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern), pattern.callback
+
+    return [(route, callback) for route, callback in walk(get_resolver().url_patterns, "")
+            if route.startswith(API_PREFIX)]
+
+
+def tenant_scoped_endpoints() -> list[Endpoint]:
+    """Every (route, method) whose view declares `required_permissions`: new endpoints join by themselves."""
+    endpoints = []
+    for route, callback in api_routes():
+        view_class = getattr(callback, "view_class", None)
+        required = getattr(view_class, "required_permissions", None)
+        if required is None:
+            continue
+        endpoints += [Endpoint(route, method, permission, view_class) for method, permission in required.items()]
+    return endpoints
+
+
+ENDPOINTS = tenant_scoped_endpoints()
+
+
+def endpoint_params(endpoints=None):
+    return [pytest.param(endpoint, id=endpoint.id) for endpoint in (endpoints or ENDPOINTS)]
+
+
+# --- bearer tokens that must all be refused ------------------------------------------------
+
+def _expired(user) -> str:
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=-timedelta(seconds=30))
+    return str(token)
+
+
+def _bad_signature(user) -> str:
+    header, payload, signature = access_token_for(user).split(".")
+    return f"{header}.{payload}.{signature[::-1]}"
+
+
+def _deactivated(user) -> str:
+    token = access_token_for(user)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return token
+
+
+BAD_CREDENTIALS = {
+    "no-token": lambda user: None,
+    "garbage": lambda user: "not-a-jwt",
+    "bad-signature": _bad_signature,
+    "expired": _expired,
+    "refresh-as-bearer": lambda user: str(RefreshToken.for_user(user)),
+    "deactivated-user": _deactivated,
+}
