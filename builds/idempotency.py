@@ -42,11 +42,17 @@ def _reserve(request, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bo
     expired_before = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
     scope = dict(tenant=request.tenant, user=request.user, key=key)
     IdempotencyRecord.objects.filter(**scope, created_at__lt=expired_before).delete()
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(**scope, fingerprint=fingerprint), True
-    except IntegrityError:
-        return IdempotencyRecord.objects.get(**scope), False
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(**scope, fingerprint=fingerprint), True
+        except IntegrityError:
+            # Another request holds the key; it may fail and free it before we read it back.
+            existing = IdempotencyRecord.objects.filter(**scope).first()
+            if existing is not None:
+                return existing, False
+    raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly",
+                   details={"reason": "idempotency_request_in_progress", "header": HEADER})
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:

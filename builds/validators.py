@@ -21,8 +21,8 @@ def branch_name_error(name: str) -> str | None:
     """Why `name` fails `git check-ref-format --branch`, or None when it is valid."""
     if not 1 <= len(name) <= 255:
         return "Must be 1-255 characters."
-    if name == "@":
-        return "Must not be '@'."
+    if name in ("@", "HEAD"):
+        return f"Must not be '{name}'."
     if name.startswith("-"):
         return "Must not start with '-'."
     if name.startswith("/") or name.endswith("/"):
@@ -41,11 +41,11 @@ def branch_name_error(name: str) -> str | None:
 
 
 def commit_error(value: str) -> str | None:
-    return None if _HEX_COMMIT.match(value) else "Must be 7-40 hexadecimal characters."
+    return None if _HEX_COMMIT.fullmatch(value) else "Must be 7-40 hexadecimal characters."
 
 
 def env_name_error(name: str) -> str | None:
-    return None if _ENV_NAME.match(name) else "Must be a valid environment variable name."
+    return None if _ENV_NAME.fullmatch(name) else "Must be a valid environment variable name."
 
 
 def repository_url_error(url: str, *, allow_file: bool) -> str | None:
@@ -74,7 +74,7 @@ def relative_path_error(path: str) -> str | None:
 def image_repository_error(value: str) -> str | None:
     if "@" in value:
         return "Must not contain a digest."
-    match = _IMAGE_REPOSITORY.match(value)
+    match = _IMAGE_REPOSITORY.fullmatch(value)
     if match is None:
         last = value.rsplit("/", 1)[-1]
         if ":" in last:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
@@ -42,17 +43,85 @@ TENANT_HEADER = OpenApiParameter(
     description="The tenant the request acts in (a non-nil UUID).",
 )
 
+
+def integer(minimum: int, maximum: int) -> dict:
+    """An integer parameter schema with the bounds imagefactory.api.query_int enforces."""
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
 PAGINATION_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1", default=1),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page, 1-100", default=20),
+    OpenApiParameter("page", integer(1, 10**9), description="Page number, from 1", default=1),
+    OpenApiParameter("limit", integer(1, 100), description="Items per page, 1-100", default=20),
 ]
 
 
 class TenantAutoSchema(AutoSchema):
     """Adds the X-Tenant-ID header to every operation of a tenant-scoped view."""
 
+    def get_operation_id(self) -> str:
+        # Plain APIViews are never "list" views to drf-spectacular, so GET /members and
+        # GET /members/{id} would both be members_retrieve; a paginated GET is a list.
+        operation_id = super().get_operation_id()
+        paginated = any(getattr(p, "name", None) == "page" for p in self.get_override_parameters())
+        if self.method == "GET" and paginated:
+            return operation_id.removesuffix("_retrieve") + "_list"
+        return operation_id
+
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
         if getattr(self.view, "required_permissions", None) is not None:
             parameters = [TENANT_HEADER, *parameters]
         return parameters
+
+
+class AccessTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the JWT access token as the `bearerAuth` security scheme."""
+
+    target_class = "accounts.authentication.AccessTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+def _header(description: str, schema: dict, *, required: bool = True) -> dict:
+    return {"description": description, "required": required, "schema": schema}
+
+
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": _header("Requests allowed per window for this user and tenant.",
+                                 {"type": "integer", "minimum": 0}),
+    "X-RateLimit-Remaining": _header("Requests left in the current window.", {"type": "integer", "minimum": 0}),
+    "X-RateLimit-Reset": _header("When the current window ends (unix seconds).", {"type": "integer", "minimum": 0}),
+}
+REQUEST_ID_HEADER = _header("The request's trace id (also `trace_id` in error bodies).", {"type": "string"})
+RETRY_AFTER_HEADER = _header("Seconds to wait before retrying.", {"type": "integer", "minimum": 1})
+LOCATION_HEADER = _header("URL of the created build.", {"type": "string", "format": "uri"})
+REPLAYED_HEADER = _header("`true` when this is the stored response of an earlier request with the same "
+                          "Idempotency-Key.", {"type": "string", "enum": ["true"]}, required=False)
+RESPONSE_HEADERS = {**RATE_LIMIT_HEADERS, "X-Request-ID": REQUEST_ID_HEADER, "Retry-After": RETRY_AFTER_HEADER,
+                    "Location": LOCATION_HEADER, "Idempotent-Replayed": REPLAYED_HEADER}
+# Operations whose 201 carries Location (see builds.api.views._created).
+LOCATION_OPERATIONS = {"createBuild", "retryBuild"}
+
+
+def add_response_headers(result, generator, request, public):
+    """POSTPROCESSING_HOOKS entry: the headers the middleware and views add to responses."""
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            idempotent = any(p.get("name") == "Idempotency-Key" and p.get("in") == "header"
+                             for p in operation.get("parameters", []))
+            for code, response in operation.get("responses", {}).items():
+                names = [*RATE_LIMIT_HEADERS, "X-Request-ID"]
+                if code == "429":
+                    names.append("Retry-After")
+                if code == "201" and operation.get("operationId") in LOCATION_OPERATIONS:
+                    names.append("Location")
+                if idempotent and code.startswith("2"):
+                    names.append("Idempotent-Replayed")
+                headers = response.setdefault("headers", {})
+                headers.update({name: {"$ref": f"#/components/headers/{name}"} for name in names})
+    result.setdefault("components", {}).setdefault("headers", {}).update(RESPONSE_HEADERS)
+    return result

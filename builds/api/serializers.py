@@ -91,6 +91,15 @@ class ProjectUpdateSerializer(ProjectSerializer):
         return fields
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string only: DRF's CharField would turn 123 or 1.5 into "123" and "1.5"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class BuildArgsField(serializers.DictField):
     child = serializers.CharField(allow_blank=True, max_length=4096, trim_whitespace=False)
 
@@ -108,8 +117,8 @@ class BuildArgsField(serializers.DictField):
 
 class BuildCreateSerializer(StrictSerializer):
     project_id = serializers.UUIDField()
-    git_branch = serializers.CharField(max_length=255, trim_whitespace=False)
-    git_commit = serializers.CharField(required=False, allow_null=True, max_length=40, trim_whitespace=False)
+    git_branch = StrictCharField(max_length=255, trim_whitespace=False)
+    git_commit = StrictCharField(required=False, allow_null=True, max_length=40, trim_whitespace=False)
     build_args = BuildArgsField(required=False, allow_null=True)
 
     def validate_git_branch(self, value: str) -> str:
@@ -124,7 +133,7 @@ class BuildCreateSerializer(StrictSerializer):
 
 
 class BuildCancelSerializer(StrictSerializer):
-    reason = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=1000)
+    reason = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1000)
 
 
 class BuildSerializer(serializers.ModelSerializer):
@@ -137,8 +146,8 @@ class BuildSerializer(serializers.ModelSerializer):
         model = Build
         fields = ["id", "project_id", "build_number", "git_branch", "git_commit", "source_commit", "build_args",
                   "status", "error_message", "failure_kind", "cancel_reason", "retry_of", "current_step",
-                  "total_steps", "image_reference", "image_digest", "started_at", "completed_at", "created_at",
-                  "updated_at"]
+                  "total_steps", "step_name", "image_reference", "image_digest", "started_at", "completed_at",
+                  "created_at", "updated_at"]
         read_only_fields = fields
 
 

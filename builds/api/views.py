@@ -28,15 +28,17 @@ from builds.idempotency import idempotent
 from builds.models import BuildStatus
 from imagefactory.api import get_or_404, paginate, parse_uuid, query_choice, query_int
 from imagefactory.errors import InvalidRequest
-from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS
+from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, integer
 from tenants import permissions as perms
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    OpenApiParameter.HEADER,
     description="Repeat-safe retries: the same key and body within 24 h replays the first response.",
 )
-BUILD_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Build ID")
-PROJECT_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Project ID")
+# Named like the URL pattern's argument: a differently named one documents a parameter the path lacks.
+BUILD_ID = OpenApiParameter("build_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Build ID")
+PROJECT_ID = OpenApiParameter("project_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Project ID")
 
 
 def _build(request, build_id: str):
@@ -54,13 +56,13 @@ class ProjectListView(APIView):
     required_permissions = {"GET": perms.PROJECT_LIST, "POST": perms.PROJECT_CREATE}
 
     @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: ProjectListSerializer, **ERROR_RESPONSES},
-                   tags=["Projects"])
+                   tags=["Projects"], operation_id="listProjects")
     def get(self, request):
         page = paginate(selectors.projects_for(request.tenant).order_by("name", "id"), request)
         return Response(page.envelope("projects", ProjectSerializer(page.items, many=True).data))
 
     @extend_schema(request=ProjectSerializer, responses={201: ProjectSerializer, **ERROR_RESPONSES},
-                   tags=["Projects"])
+                   tags=["Projects"], operation_id="createProject")
     def post(self, request):
         data = ProjectSerializer.validated(request.data)
         project = project_services.project_create(tenant=request.tenant, **data)
@@ -75,19 +77,21 @@ class ProjectDetailView(APIView):
         return get_or_404(selectors.projects_for(request.tenant), project_id, label="Project")
 
     @extend_schema(parameters=[PROJECT_ID], responses={200: ProjectSerializer, **ERROR_RESPONSES},
-                   tags=["Projects"])
+                   tags=["Projects"], operation_id="getProject")
     def get(self, request, project_id: str):
         return Response(ProjectSerializer(self._project(request, project_id)).data)
 
     @extend_schema(parameters=[PROJECT_ID], request=ProjectUpdateSerializer,
-                   responses={200: ProjectSerializer, **ERROR_RESPONSES}, tags=["Projects"])
+                   responses={200: ProjectSerializer, **ERROR_RESPONSES}, tags=["Projects"],
+                   operation_id="updateProject")
     def patch(self, request, project_id: str):
         project = self._project(request, project_id)
         data = ProjectUpdateSerializer.validated(request.data, partial=True)
         project = project_services.project_update(project=project, **data)
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(parameters=[PROJECT_ID], responses={204: None, **ERROR_RESPONSES}, tags=["Projects"])
+    @extend_schema(parameters=[PROJECT_ID], responses={204: None, **ERROR_RESPONSES}, tags=["Projects"],
+                   operation_id="deleteProject")
     def delete(self, request, project_id: str):
         project_services.project_delete(project=self._project(request, project_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -208,9 +212,18 @@ def _plain_text_lines(lines):
         yield f"{line.timestamp.isoformat().replace('+00:00', 'Z')} {line.level:<5} {line.message}\n"
 
 
+LOG_FORMATS = ("json", "text")
+
+
 class BuildLogsView(APIView):
     required_permissions = {"GET": perms.BUILD_READ}
     renderer_classes = [JSONRenderer, PlainTextRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        # An unknown ?format= falls back to JSON here and get() answers 400 naming the parameter;
+        # DRF alone would answer 404 before even authenticating.
+        unknown_format = request.query_params.get("format") not in (None, "", *LOG_FORMATS)
+        return super().perform_content_negotiation(request, force=force or unknown_format)
 
     def handle_exception(self, exc):
         # Errors are always the JSON envelope, even when the client asked for text.
@@ -221,15 +234,16 @@ class BuildLogsView(APIView):
     @extend_schema(
         parameters=[
             BUILD_ID,
-            OpenApiParameter("offset", OpenApiTypes.INT, default=0, description="Lines to skip"),
-            OpenApiParameter("limit", OpenApiTypes.INT, default=100, description="Lines to return, 1-1000"),
-            OpenApiParameter("format", str, enum=["json", "text"], description="text: the whole log as plain text"),
+            OpenApiParameter("offset", integer(0, 10**9), default=0, description="Lines to skip"),
+            OpenApiParameter("limit", integer(1, 1000), default=100, description="Lines to return, 1-1000"),
+            OpenApiParameter("format", str, enum=LOG_FORMATS, description="text: the whole log as plain text"),
         ],
         responses={200: BuildLogsSerializer, (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR),
                    **ERROR_RESPONSES},
         tags=["Build Logs"], operation_id="getBuildLogs",
     )
     def get(self, request, build_id: str):
+        query_choice(request, "format", LOG_FORMATS, default=None)
         build = _build(request, build_id)
         if request.accepted_renderer.format == "text":
             response = StreamingHttpResponse(_plain_text_lines(selectors.log_lines(build)),
