@@ -12,6 +12,9 @@ from imagefactory.errors import envelope_response
 
 logger = logging.getLogger("imagefactory.request")
 
+# Headers of a replaced HTML error response that still hold for its envelope.
+KEPT_HEADER_PREFIXES = ("x-ratelimit-", "retry-after", "allow")
+
 
 def is_api_path(path: str) -> bool:
     return path.startswith("/api/")
@@ -51,7 +54,11 @@ class ApiErrorMiddleware:
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             # Django's own 400/403/404/405 pages (e.g. CSRF, disallowed host) rendered as HTML.
-            return envelope_response(response.status_code, response.reason_phrase or "Error")
+            replacement = envelope_response(response.status_code, response.reason_phrase or "Error")
+            for name, value in response.items():
+                if name.lower().startswith(KEPT_HEADER_PREFIXES):
+                    replacement[name] = value
+            return replacement
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 from imagefactory.errors import envelope_response
+
+logger = logging.getLogger(__name__)
 
 EXEMPT_PREFIXES = ("/api/v1/schema", "/api/v1/docs")
 
@@ -91,11 +94,15 @@ class RateLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith("/api/v1/") or request.path.startswith(EXEMPT_PREFIXES):
             return self.get_response(request)
-        window = hit(
-            _request_scope(request),
-            limit=settings.RATE_LIMIT_REQUESTS,
-            window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS,
-        )
+        try:
+            window = hit(
+                _request_scope(request),
+                limit=settings.RATE_LIMIT_REQUESTS,
+                window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS,
+            )
+        except Exception:  # an unreachable cache must not take the API down with it
+            logger.warning("rate limiter unavailable; request not counted", exc_info=True)
+            return self.get_response(request)
         if window.exceeded:
             response = envelope_response(
                 429,

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only: DRF's CharField would turn 123 or 1.5 into "123" and "1.5"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class StrictSerializerMixin:
@@ -28,4 +38,8 @@ class StrictSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
-    pass
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }

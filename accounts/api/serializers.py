@@ -3,16 +3,16 @@
 from rest_framework import serializers
 
 from accounts.models import User
-from imagefactory.serializers import StrictSerializer
+from imagefactory.serializers import StrictCharField, StrictSerializer
 
 
 class LoginSerializer(StrictSerializer):
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+    email = StrictCharField(max_length=254)
+    password = StrictCharField(max_length=1024, trim_whitespace=False)
 
 
 class RefreshTokenSerializer(StrictSerializer):
-    refresh_token = serializers.CharField(max_length=4096)
+    refresh_token = StrictCharField(max_length=4096)
 
 
 class UserSerializer(serializers.ModelSerializer):

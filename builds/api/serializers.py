@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from builds import validators
 from builds.models import Build, BuildStatus, LogLevel, Project
-from imagefactory.serializers import StrictModelSerializer, StrictSerializer
+from imagefactory.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
 
 MAX_BUILD_ARGS = 64
 
@@ -18,18 +18,18 @@ def _check(error: str | None) -> None:
 
 
 class ProjectSerializer(StrictModelSerializer):
-    repository_url = serializers.CharField(max_length=500)
-    default_branch = serializers.CharField(max_length=255, required=False, default="main")
-    dockerfile_path = serializers.CharField(max_length=500, required=False, default="Dockerfile")
-    build_context = serializers.CharField(max_length=500, required=False, default=".")
-    image_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    registry_username = serializers.CharField(max_length=255, required=False, allow_blank=True, write_only=True)
-    registry_password = serializers.CharField(max_length=4096, required=False, allow_blank=True, write_only=True,
+    repository_url = StrictCharField(max_length=500)
+    default_branch = StrictCharField(max_length=255, required=False, default="main")
+    dockerfile_path = StrictCharField(max_length=500, required=False, default="Dockerfile")
+    build_context = StrictCharField(max_length=500, required=False, default=".")
+    image_repository = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+    registry_username = StrictCharField(max_length=255, required=False, allow_blank=True, write_only=True)
+    registry_password = StrictCharField(max_length=4096, required=False, allow_blank=True, write_only=True,
                                               trim_whitespace=False)
-    git_username = serializers.CharField(max_length=255, required=False, allow_blank=True, write_only=True)
-    git_password = serializers.CharField(max_length=4096, required=False, allow_blank=True, write_only=True,
+    git_username = StrictCharField(max_length=255, required=False, allow_blank=True, write_only=True)
+    git_password = StrictCharField(max_length=4096, required=False, allow_blank=True, write_only=True,
                                          trim_whitespace=False)
-    git_ssh_private_key = serializers.CharField(max_length=16384, required=False, allow_blank=True, write_only=True,
+    git_ssh_private_key = StrictCharField(max_length=16384, required=False, allow_blank=True, write_only=True,
                                                 trim_whitespace=False)
     build_timeout_seconds = serializers.IntegerField(required=False, min_value=30,
                                                      default=settings.DEFAULT_BUILD_TIMEOUT_SECONDS)
@@ -89,15 +89,6 @@ class ProjectUpdateSerializer(ProjectSerializer):
             if hasattr(field, "default"):
                 field.default = serializers.empty
         return fields
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string only: DRF's CharField would turn 123 or 1.5 into "123" and "1.5"."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class BuildArgsField(serializers.DictField):

@@ -103,9 +103,15 @@ def test_renaming_onto_an_existing_name_is_409(create, owner_api):
     assert_envelope(owner_api.patch(f"/api/v1/projects/{project_id}", {"name": "taken"}, format="json"), 409)
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 101, "a\x00b", None, [], {}])
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101, "a\x00b", None, [], {}, 12, 1.5, True])
 def test_bad_names_are_refused(create, name):
     assert_field_error(create(name=name), "name")
+
+
+@pytest.mark.parametrize("field", ["repository_url", "default_branch", "dockerfile_path", "image_repository",
+                                   "registry_password"])
+def test_text_fields_take_json_strings_only(create, field):
+    assert_field_error(create(**{field: 12345}), field)
 
 
 def test_name_and_repository_url_are_required(owner_api):

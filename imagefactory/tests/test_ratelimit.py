@@ -93,3 +93,18 @@ def test_a_forged_token_counts_against_the_address_not_a_user(owner_api):
         APIClient(REMOTE_ADDR="10.9.1.1", HTTP_AUTHORIZATION=f"Bearer forged-{n}").get("/api/v1/projects")
     assert APIClient(REMOTE_ADDR="10.9.1.1").get("/api/v1/projects").status_code == 429
     assert owner_api.get("/api/v1/projects").status_code == 200
+
+
+def test_an_unreachable_cache_does_not_take_the_api_down(settings, owner_api):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    response = owner_api.get("/api/v1/projects")
+    assert response.status_code == 200
+    assert "X-RateLimit-Limit" not in response  # not counted, and not pretending to be
+
+
+def test_django_error_pages_replaced_by_the_envelope_keep_the_rate_limit_headers(owner_api, settings):
+    settings.ALLOWED_HOSTS = ["only.example.com"]
+    response = owner_api.get("/api/v1/projects", HTTP_HOST="evil.example.com")
+    assert_envelope(response, 400, "INVALID_REQUEST")
+    assert all(header in response for header in RATE_HEADERS)

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from imagefactory.serializers import StrictSerializer
+from imagefactory.serializers import StrictCharField, StrictSerializer
 from tenants.models import Membership
 
 
@@ -19,11 +19,11 @@ class MemberSerializer(serializers.ModelSerializer):
 
 class MemberCreateSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
-    role = serializers.CharField(max_length=64)
+    role = StrictCharField(max_length=64)
 
 
 class MemberUpdateSerializer(StrictSerializer):
-    role = serializers.CharField(max_length=64)
+    role = StrictCharField(max_length=64)
 
 
 class MemberListSerializer(serializers.Serializer):
