@@ -32,18 +32,6 @@ def pytest_runtest_makereport(item, call):
     report.longrepr = f"skipped under IMAGEFACTORY_REQUIRE_SERVICES={REQUIRE_SERVICES}, which forbids it: {reason}"
 
 
-def uses_postgres() -> bool:
-    from django.conf import settings
-
-    return not settings.USES_SQLITE
-
-
-def uses_redis() -> bool:
-    from django.conf import settings
-
-    return settings.SERVICES_MODE
-
-
 @pytest.fixture(autouse=True)
 def _fresh_cache(settings):
     """Rate-limit counters live in the cache; every test starts from zero.
