@@ -66,7 +66,7 @@ class EngineReporter:
     def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None:
         self.current_step = current_step
         services.record_progress(build_id=self.build.pk, current_step=current_step, total_steps=total_steps,
-                                 step_name=step_name)
+                                 step_name=self.sink.mask(step_name))
 
     def source_commit(self, commit: str) -> None:
         services.record_source_commit(build_id=self.build.pk, commit=commit)
@@ -90,11 +90,16 @@ class Watchdog(threading.Thread):
                 if time.monotonic() >= self.deadline:
                     self._interrupt("timeout")
                     return
-                if time.monotonic() - last_beat >= settings.BUILD_HEARTBEAT_SECONDS:
-                    still_running = services.heartbeat(build_id=self.build_id)
-                    last_beat = time.monotonic()
-                else:
-                    still_running = services.is_still_running(build_id=self.build_id)
+                try:
+                    if time.monotonic() - last_beat >= settings.BUILD_HEARTBEAT_SECONDS:
+                        still_running = services.heartbeat(build_id=self.build_id)
+                        last_beat = time.monotonic()
+                    else:
+                        still_running = services.is_still_running(build_id=self.build_id)
+                except Exception:  # a database blip must not end heartbeats, cancel and timeout for good
+                    logger.exception("watchdog of build %s could not reach the database; retrying", self.build_id)
+                    close_old_connections()
+                    continue
                 if not still_running:
                     self._interrupt("cancelled")
                     return
@@ -171,6 +176,7 @@ def _run_claimed(build: Build, worker: str) -> None:
         error = f"timed out after {build.project.build_timeout_seconds} s (limit of the project)"
     elif watchdog.reason == "cancelled" and status != BuildStatus.FAILED:
         status = BuildStatus.CANCELLED
+    error = sink.mask(error) if error else error  # a failing step's text may contain a secret
     elapsed = time.monotonic() - started
     if status == BuildStatus.SUCCESS:
         reporter.line(f"Build succeeded in {elapsed:.1f} s", step="system")
@@ -186,7 +192,9 @@ def _run_claimed(build: Build, worker: str) -> None:
             image_digest=result.image_digest if result else None,
         )
     # Whoever ended the build (us, a cancel, the reaper), the stream ends after our last line.
-    events.publish_finished(Build.objects.get(pk=build.pk))
+    ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
+    if ended is not None:
+        events.publish_finished(ended)
     try:
         executor.cleanup()
     except Exception:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from builds.logstore import append_log_lines, drop_log_range
+from builds.logstore import append_log_lines, drop_log_range, mark_truncated
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class LogSink:
         # Cap bookkeeping: the head is kept whole, then a marker, then a rolling tail.
         self._head_lines = 0
         self._head_bytes = 0
+        self._head_closed = False
         self._marker_seq: int | None = None
         self._tail: deque[tuple[int, int]] = deque()
         self._tail_bytes = 0
@@ -83,38 +84,42 @@ class LogSink:
 
     # --- the size cap ----------------------------------------------------------------------
     def _store(self, batch: list[dict[str, Any]]) -> None:
+        """Stores the batch; once the log is over the cap, drops its middle, not its head or tail.
+
+        Nothing is dropped (and no marker written) while the whole log fits. The first dropped
+        line becomes the truncation marker, so the marker sits exactly where lines are missing.
+        """
+        stored = append_log_lines(self.build_id, batch)
         head_line_cap, head_byte_cap = self.max_lines // 2, self.max_bytes // 2
-        entries = []
-        for entry in batch:
-            size = len(entry["message"].encode())
-            if self._marker_seq is None and (self._head_lines + 1 > head_line_cap
-                                              or self._head_bytes + size > head_byte_cap):
-                self._marker_seq = -1  # placeholder until the marker's seq is known
-                entries.append({**entry, "level": "WARN", "message": (
-                    f"[log truncated: this build printed more than {self.max_lines} lines or "
-                    f"{self.max_bytes} bytes; the first and the last lines are kept]"),
-                    "metadata": {**entry["metadata"], "event": "truncated"}})
-            elif self._marker_seq is None:
+        for line in stored:
+            size = len(line.message.encode())
+            if not self._head_closed and self._head_lines + 1 <= head_line_cap \
+                    and self._head_bytes + size <= head_byte_cap:
                 self._head_lines += 1
                 self._head_bytes += size
-            entries.append(entry)
-        stored = append_log_lines(self.build_id, entries)
-        if self._marker_seq is None:
-            return
-        for line in stored:
-            if self._marker_seq == -1 and line.metadata.get("event") == "truncated":
-                self._marker_seq = line.seq
-            elif self._marker_seq != -1 and line.seq > self._marker_seq:
-                size = len(line.message.encode())
+            else:
+                self._head_closed = True
                 self._tail.append((line.seq, size))
                 self._tail_bytes += size
-        tail_line_cap = max(1, self.max_lines - head_line_cap - 1)
-        tail_byte_cap = self.max_bytes - head_byte_cap
-        drop_to = self._dropped_up_to
-        while self._tail and (len(self._tail) > tail_line_cap or self._tail_bytes > tail_byte_cap):
+        marker = 1 if self._marker_seq is not None else 0
+
+        def over(extra: int) -> bool:
+            return (self._head_lines + len(self._tail) + extra > self.max_lines
+                    or self._head_bytes + self._tail_bytes > self.max_bytes)
+
+        if not over(marker):
+            return
+        dropped: list[int] = []
+        while self._tail and over(1):
             seq, size = self._tail.popleft()
             self._tail_bytes -= size
-            drop_to = seq
-        if drop_to > self._dropped_up_to:
-            drop_log_range(self.build_id, after_seq=max(self._marker_seq, self._dropped_up_to), up_to_seq=drop_to)
-            self._dropped_up_to = drop_to
+            dropped.append(seq)
+        if not dropped:
+            return
+        if self._marker_seq is None:
+            self._marker_seq = dropped[0]
+            mark_truncated(self.build_id, seq=self._marker_seq, message=(
+                f"[log truncated: this build printed more than {self.max_lines} lines or "
+                f"{self.max_bytes} bytes; the first and the last lines are kept]"))
+        drop_log_range(self.build_id, after_seq=max(self._marker_seq, self._dropped_up_to), up_to_seq=dropped[-1])
+        self._dropped_up_to = dropped[-1]

@@ -40,3 +40,11 @@ def drop_log_range(build_id, *, after_seq: int, up_to_seq: int) -> int:
         return 0
     deleted, _ = BuildLogLine.objects.filter(build_id=build_id, seq__gt=after_seq, seq__lte=up_to_seq).delete()
     return deleted
+
+
+def mark_truncated(build_id, *, seq: int, message: str) -> None:
+    """Turns the stored line `seq` into the truncation marker of an over-long log."""
+    BuildLogLine.objects.filter(build_id=build_id, seq=seq).update(
+        level="WARN", message=message,
+        metadata={"step": "system", "step_name": "system", "container": "builder", "event": "truncated"},
+    )

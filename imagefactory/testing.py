@@ -126,6 +126,38 @@ def run_step(command: str) -> str:
     return f'RUN ["/bin/busybox", "sh", "-c", "{command}"]'
 
 
+def unique_token() -> str:
+    """Goes into RUN commands so the shared layer cache never answers for this test."""
+    return uuid.uuid4().hex[:12]
+
+
+def processes_matching(text: str) -> list[tuple[int, str]]:
+    """(pid, command line) of live processes whose command line contains `text`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                state = handle.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != b"Z":
+            found.append((int(entry), cmdline))
+    return found
+
+
+def kill_processes_matching(text: str) -> None:
+    """Test cleanup: SIGKILL whatever a test left running (its own unique token in `text`)."""
+    for pid, _ in processes_matching(text):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 # --- registry ------------------------------------------------------------------------------
 
 class Registry:
@@ -189,6 +221,7 @@ FAST_ENGINE_ENV = {
     "BUILD_LOST_AFTER_SECONDS": "8",
     "BUILD_REAPER_INTERVAL_SECONDS": "2",
     "STREAM_STATUS_POLL_SECONDS": "2",
+    "RATE_LIMIT_REQUESTS": "100000",  # tests poll status; the limiter has its own tests
 }
 
 
@@ -244,13 +277,16 @@ class Stack:
                                 start_new_session=True)
 
     def start(self) -> Stack:
+        self.start_server()
+        if self.services:
+            self.start_worker()
+        return self
+
+    def start_server(self) -> None:
         self.server = self._spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                                    "--ping-interval", "5", "--ping-timeout", "10", "imagefactory.asgi:application"],
                                   "daphne.log")
         wait_until(self._healthy, timeout=30, what=f"daphne on {self.base_url} (log: {self.workdir}/daphne.log)")
-        if self.services:
-            self.start_worker()
-        return self
 
     def start_worker(self, *, concurrency: int = 4) -> subprocess.Popen:
         name = f"w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h"
@@ -270,6 +306,17 @@ class Stack:
             return requests.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
         except requests.RequestException:
             return False
+
+    def restart_server(self) -> None:
+        """SIGKILL daphne's process group (in embedded mode: the worker too) and start it again, same port."""
+        assert self.server is not None
+        os.killpg(self.server.pid, signal.SIGKILL)
+        self.server.wait(timeout=10)
+        self.start_server()
+
+    def workspaces(self, build_id: str) -> list[Path]:
+        """The build's temp workspace directories still on disk (the engine removes them at the end)."""
+        return sorted((self.workdir / "workspaces").glob(f"build-{build_id}-*"))
 
     def kill_worker(self, worker: subprocess.Popen) -> None:
         """SIGKILL the worker's whole process group (main process, pool children, beat)."""
@@ -339,11 +386,15 @@ class StackClient:
         except AssertionError as exc:
             raise AssertionError(f"{exc}; last: {self.build(build_id)}\n{self.stack.logs()}") from None
 
-    def log_messages(self, build_id: str) -> list[str]:
+    def log_entries(self, build_id: str) -> list[dict]:
+        """Every stored log line of the build, as the /logs API renders it."""
         lines, offset = [], 0
         while True:
             page = self.get(f"/builds/{build_id}/logs", params={"offset": offset, "limit": 1000}).json()
-            lines += [entry["message"] for entry in page["logs"]]
+            lines += page["logs"]
             offset += len(page["logs"])
             if not page["logs"] or offset >= page["total_lines"]:
                 return lines
+
+    def log_messages(self, build_id: str) -> list[str]:
+        return [entry["message"] for entry in self.log_entries(build_id)]

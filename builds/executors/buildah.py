@@ -30,14 +30,15 @@ from builds.validators import registry_host, tag_safe
 logger = logging.getLogger(__name__)
 
 STEP_LINE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
-ERROR_LINE = re.compile(r"^(error|fatal|Error|ERRO\[\d+\]|ERROR)\b[:\s]")
-WARN_LINE = re.compile(r"^(warning|Warning|WARN\[\d+\]|WARN|WARNING)\b[:\s]|level=warning")
+# Plain prefixes ("error:", "fatal:"), logrus on a terminal ("ERRO[0003] ") and logrus on a pipe ("level=error").
+ERROR_LINE = re.compile(r"^(?:(?:error|fatal|Error|ERROR)\b[:\s]|(?:ERRO|FATA)\[\d+\]\s)|\blevel=(?:error|fatal)\b")
+WARN_LINE = re.compile(r"^(?:(?:warning|Warning|WARN|WARNING)\b[:\s]|WARN\[\d+\]\s)|\blevel=warn(?:ing)?\b")
 PLATFORM_HINTS = ("no space left on device", "connection refused", "no such host", "i/o timeout",
                   "dial tcp", "TLS handshake", "x509:", "server gave HTTP response")
 
 
 def classify(line: str) -> str:
-    if ERROR_LINE.match(line):
+    if ERROR_LINE.search(line):
         return "ERROR"
     if WARN_LINE.search(line):
         return "WARN"

@@ -1,0 +1,144 @@
+"""Wall time of a small build through the API versus the same git + buildah commands run by hand.
+
+A script run by hand, not a test. It starts everything it needs: a real docker-registry on a free
+loopback port, a daphne server (via imagefactory.testing.Stack; in services mode, with REDIS_URL
+and a PostgreSQL DATABASE_URL, also a Celery worker), a fresh database, a user, a tenant and a
+project on a local git repository whose Dockerfile is FROM scratch + busybox + one RUN step.
+
+Each round commits a new RUN line (a fresh token), so neither side gets the RUN layer from the cache;
+FROM and COPY are cached for both, as they would be for any real repeated build. Then it times:
+
+- API: POST /builds + POST /builds/{id}/start, until GET /builds/{id} says success (polled every 50 ms);
+- by hand: git clone --depth 1, git rev-parse, buildah bud --layers, buildah tag + push for the same
+  four tags (build-N, branch, short sha, latest), buildah rmi, on the same storage root and registry.
+
+Usage (from the repository root; the var dir keeps its database and workspaces apart):
+
+    IMAGEFACTORY_VAR_DIR=/tmp/if-bench .venv/bin/python benchmarks/build_wall_time.py --builds 5
+
+It prints median, min and max for both, and the API's overhead (median API - median by hand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagefactory.settings")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
+os.environ.setdefault("RATE_LIMIT_REQUESTS", "100000")
+
+
+def setup_database(workdir: Path):
+    """A fresh database (SQLite in IMAGEFACTORY_VAR_DIR, or DATABASE_URL) with one member and tenant."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.models import User
+    from tenants.models import Membership, Role, Tenant
+
+    stamp = str(int(time.time()))
+    user = User.objects.create_user(email=f"bench-{stamp}@example.com", password="bench-password-9")
+    tenant = Tenant.objects.create(name=f"bench-{stamp}", slug=f"bench-{stamp}", max_running_builds=1)
+    Membership.objects.create(user=user, tenant=tenant, role=Role.objects.get(name="owner"))
+    return user, tenant
+
+
+def run(argv: list[str], cwd: Path | None = None) -> str:
+    return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def by_hand(repo_url: str, repository: str, build_number: int, stack_env: dict[str, str], workdir: Path) -> float:
+    """The commands the buildah executor runs, in the same order, timed end to end."""
+    buildah = ["buildah", "--storage-driver", stack_env.get("BUILDAH_STORAGE_DRIVER", "vfs"),
+               "--root", stack_env["BUILDAH_STORAGE_ROOT"], "--runroot", stack_env["BUILDAH_RUN_ROOT"]]
+    source = Path(tempfile.mkdtemp(dir=workdir, prefix="by-hand-")) / "src"
+    started = time.perf_counter()
+    run(["git", "clone", "--depth", "1", "--single-branch", "--branch", "main", "--no-tags", "--", repo_url,
+         str(source)])
+    commit = run(["git", "rev-parse", "HEAD"], cwd=source)
+    tags = [f"bh-{build_number}", "main-bh", commit[:12], "latest-bh"]
+    local = f"{repository}:{tags[0]}"
+    run([*buildah, "bud", "--isolation", "chroot", "--layers", "-f", str(source / "Dockerfile"), "-t", local,
+         str(source)], cwd=source)
+    for tag in tags:
+        if tag != tags[0]:
+            run([*buildah, "tag", local, f"{repository}:{tag}"])
+        run([*buildah, "push", "--tls-verify=false", "--digestfile", str(source.parent / "digest"),
+             f"{repository}:{tag}", f"docker://{repository}:{tag}"])
+    for tag in tags:
+        run([*buildah, "rmi", f"{repository}:{tag}"])
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(source.parent, ignore_errors=True)
+    return elapsed
+
+
+def through_api(client, project) -> float:
+    started = time.perf_counter()
+    build = client.create_build(project)
+    client.start(build["id"])
+    while (done := client.build(build["id"]))["status"] not in ("success", "failed", "cancelled"):
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    if done["status"] != "success":
+        raise SystemExit(f"build failed: {done['error_message']}: {client.log_messages(build['id'])[-10:]}")
+    return elapsed
+
+
+def summary(name: str, times: list[float]) -> str:
+    return (f"{name:<9} median {statistics.median(times):6.2f} s   min {min(times):6.2f} s   "
+            f"max {max(times):6.2f} s   ({', '.join(f'{t:.2f}' for t in times)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--builds", type=int, default=5, help="rounds (one API build + one by hand each)")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="build-wall-time-"))
+    user, tenant = setup_database(workdir)
+
+    from builds.models import Project
+    from imagefactory.testing import GitRepo, Registry, Stack, StackClient, run_step, unique_token
+
+    registry = Registry(workdir / "registry")
+    stack = Stack(workdir / "stack").start()
+    try:
+        repo = GitRepo(workdir / "repo")
+        repo.commit_dockerfile(run_step("echo warm-up"))
+        project = Project.objects.create(tenant=tenant, name="bench", repository_url=repo.url,
+                                         image_repository=f"{registry.host}/bench/app")
+        client = StackClient(stack, user, tenant)
+        through_api(client, project)  # warm-up: imports, connections, the FROM/COPY layers
+        api_times, hand_times = [], []
+        for n in range(1, args.builds + 1):
+            repo.commit_dockerfile(run_step(f"echo api-{unique_token()}"))
+            api_times.append(through_api(client, project))
+            repo.commit_dockerfile(run_step(f"echo hand-{unique_token()}"))
+            hand_times.append(by_hand(repo.url, f"{registry.host}/bench/by-hand", n, stack.env, workdir))
+        mode = "services (Celery worker)" if stack.services else "embedded (in-process pool)"
+        print(f"{args.builds} small builds each way; mode: {mode}; FROM scratch + busybox + 1 RUN; 4 tags pushed")
+        print(summary("API", api_times))
+        print(summary("by hand", hand_times))
+        overhead = statistics.median(api_times) - statistics.median(hand_times)
+        print(f"overhead  median {overhead:+.2f} s ({100 * overhead / statistics.median(hand_times):+.0f} %)")
+    finally:
+        stack.stop()
+        registry.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

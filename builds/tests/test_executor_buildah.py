@@ -1,0 +1,179 @@
+"""The buildah executor: pure helpers, then real prepare + run against a git repository and a registry."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from builds.executors.base import BuildSpec, BuildUserError
+from builds.executors.buildah import STEP_LINE, BuildahExecutor, classify, is_insecure_registry
+from builds.validators import tag_safe
+from imagefactory.testing import GitRepo, run_step, unique_token
+
+
+@pytest.mark.parametrize(("line", "level"), [
+    ("error building at STEP \"RUN make\": exit status 2", "ERROR"),
+    ("Error: error building at STEP \"RUN make\": exit status 2", "ERROR"),
+    ("fatal: repository 'file:///nowhere' does not exist", "ERROR"),
+    ("ERRO[0003] exit status 1", "ERROR"),
+    ('time="2024-05-01T10:00:00Z" level=error msg="pushing failed"', "ERROR"),
+    ('time="2024-05-01T10:00:00Z" level=fatal msg="no storage"', "ERROR"),
+    ("warning: redirecting to https://example.com/repo.git/", "WARN"),
+    ("WARN[0000] missing \"GREETING\" build argument", "WARN"),
+    ('time="2024-05-01T10:00:00Z" level=warning msg="cache miss"', "WARN"),
+    ("STEP 1/4: FROM scratch", "INFO"),
+    ("errors: none", "INFO"),
+    ("Copying blob sha256:0123", "INFO"),
+    ("an error occurred in the middle of a line", "INFO"),
+])
+def test_line_classification(line, level):
+    assert classify(line) == level
+
+
+@pytest.mark.parametrize(("branch", "tag"), [
+    ("main", "main"),
+    ("feature/login-page", "feature-login-page"),
+    ("release/1.2", "release-1.2"),
+    (".hidden", "hidden"),
+    ("-.-", "branch"),
+    ("ünï", "n-"),
+    ("x" * 300, "x" * 128),
+])
+def test_tag_safe(branch, tag):
+    assert tag_safe(branch) == tag
+
+
+@pytest.mark.parametrize(("host", "insecure"), [
+    ("127.0.0.1:5000", True),
+    ("127.8.9.10:443", True),
+    ("localhost:5000", True),
+    ("localhost", True),
+    ("[::1]:5000", True),
+    ("registry.internal:5000", True),  # listed in INSECURE_REGISTRIES below
+    ("registry.example.com", False),
+    ("10.0.0.5:5000", False),
+    ("localhost.example.com:5000", False),
+    ("docker.io", False),
+])
+def test_is_insecure_registry(settings, host, insecure):
+    settings.INSECURE_REGISTRIES = ["registry.internal:5000"]
+    assert is_insecure_registry(host) is insecure
+
+
+@pytest.mark.parametrize(("line", "parsed"), [
+    ("STEP 1/4: FROM scratch", ("1", "4", "FROM scratch")),
+    ('STEP 12/12: RUN ["/bin/busybox", "sh", "-c", "echo a: b"]', ("12", "12", 'RUN ["/bin/busybox", "sh", "-c", '
+                                                                                '"echo a: b"]')),
+    ("STEP 1: FROM scratch", None),
+    ("  STEP 1/2: FROM scratch", None),
+    ("step 1/2: from scratch", None),
+])
+def test_step_line_parsing(line, parsed):
+    match = STEP_LINE.match(line)
+    assert (match.groups() if match else None) == parsed
+
+
+# --- the real executor, without server or database -------------------------------------------
+
+@dataclass
+class CollectingReporter:
+    lines: list[tuple[str, str, str]] = field(default_factory=list)  # (level, step, message)
+    progress_seen: list[tuple[int, int | None, str]] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+
+    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "") -> None:
+        self.lines.append((level, step, message))
+
+    def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None:
+        self.progress_seen.append((current_step, total_steps, step_name))
+
+    def source_commit(self, commit: str) -> None:
+        self.commits.append(commit)
+
+    def messages(self) -> list[str]:
+        return [message for _, _, message in self.lines]
+
+
+def spec_for(repo: GitRepo, image_repository: str, **fields) -> BuildSpec:
+    return BuildSpec(build_id=unique_token(), build_number=7, repository_url=repo.url, git_branch="main",
+                     git_commit=None, default_branch="main", dockerfile_path="Dockerfile", build_context=".",
+                     image_repository=image_repository, **fields)
+
+
+@pytest.fixture
+def executor_run(buildah, tmp_path):
+    """executor_run(spec) -> (result or exception, reporter, executor) of a real prepare + run."""
+
+    def run(spec: BuildSpec):
+        executor, reporter = BuildahExecutor(), CollectingReporter()
+        workspace = tmp_path / f"workspace-{spec.build_id}"
+        workspace.mkdir()
+        try:
+            executor.prepare(spec, workspace, reporter)
+            outcome = executor.run(spec, workspace, reporter)
+        except BuildUserError as exc:
+            outcome = exc
+        return outcome, reporter, executor
+
+    return run
+
+
+def test_executor_builds_and_pushes(executor_run, tmp_path, registry):
+    repo, token = GitRepo(tmp_path / "repo"), unique_token()
+    head = repo.commit_dockerfile("ARG WHO\n" + run_step(f"echo hello-$WHO-{token}"))
+    name = f"unit/app-{token}"
+
+    result, reporter, _ = executor_run(spec_for(repo, f"{registry.host}/{name}", build_args={"WHO": "unit"}))
+
+    assert result.image_reference == f"{registry.host}/{name}:build-7"
+    assert result.image_digest == registry.manifest_digest(name, "build-7")
+    assert set(registry.tags(name)) == {"build-7", "main", "latest", head[:12]}
+    assert reporter.commits == [head]
+    assert f"hello-unit-{token}" in reporter.messages()
+    assert not [line for line in reporter.lines if line[0] == "ERROR"]
+    assert {step for _, step, _ in reporter.lines} == {"clone", "build", "push"}
+    assert any(level == "DEBUG" and message.startswith("$ git clone") for level, _, message in reporter.lines)
+    steps = [current for current, _, _ in reporter.progress_seen]
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 1 + 4 + 1
+    assert reporter.progress_seen[-1] == (6, 6, "push")
+    assert ("STEP 4/4: " + run_step(f"echo hello-$WHO-{token}")) in [name for _, _, name in reporter.progress_seen]
+
+
+def test_executor_reports_a_failing_step(executor_run, tmp_path, registry):
+    repo, token = GitRepo(tmp_path / "repo"), unique_token()
+    repo.commit_dockerfile(run_step(f"echo broken-{token}; exit 4"))
+
+    failure, reporter, _ = executor_run(spec_for(repo, f"{registry.host}/unit/broken-{token}"))
+
+    assert isinstance(failure, BuildUserError), failure
+    assert failure.message == f"step 3/3 {run_step(f'echo broken-{token}; exit 4')}: exit code 4"
+    errors = [message for level, step, message in reporter.lines if level == "ERROR" and step == "build"]
+    assert errors and all("exit status 4" in message for message in errors), reporter.lines[-5:]
+    assert registry.tags(f"unit/broken-{token}") == []
+
+
+# --- the layer cache stays bounded ----------------------------------------------------------
+
+def images_in(storage: Path, settings) -> list[str]:
+    result = subprocess.run([settings.BUILDAH_BINARY, "--storage-driver", settings.BUILDAH_STORAGE_DRIVER, "--root",
+                             str(storage), "--runroot", settings.BUILDAH_RUN_ROOT, "images", "--quiet"],
+                            capture_output=True, text=True, check=True)
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize(("limit", "pruned"), [(1, True), (10 * 1024**3, False)])
+def test_cleanup_prunes_the_layer_cache_when_over_the_limit(executor_run, tmp_path, settings, limit, pruned):
+    settings.BUILDAH_STORAGE_ROOT = str(tmp_path / "storage")  # not the shared test cache
+    settings.BUILDAH_RUN_ROOT = str(tmp_path / "run")
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_dockerfile(run_step(f"echo cached-{unique_token()}"))
+    result, _, executor = executor_run(spec_for(repo, ""))  # not pushed: the image stays in the cache
+    assert result.image_digest is None and images_in(tmp_path / "storage", settings)
+
+    settings.BUILD_CACHE_MAX_BYTES = limit
+    executor.cleanup()
+
+    assert (images_in(tmp_path / "storage", settings) == []) is pruned

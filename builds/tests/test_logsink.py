@@ -1,0 +1,107 @@
+"""LogSink: secret masking, batched inserts, and the head + marker + tail size cap."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from builds.logsink import MASK, LogSink
+from builds.models import BuildLogLine
+
+
+@pytest.fixture
+def build(transactional_db, make_build, project):
+    # transactional: the sink's flush thread has its own connection and must see the row.
+    return make_build(project, status="in_progress")
+
+
+@pytest.fixture
+def make_sink(build):
+    """make_sink(**options) -> a LogSink whose timer never fires on its own (flushes are explicit)."""
+    sinks = []
+
+    def make(**options) -> LogSink:
+        options.setdefault("flush_seconds", 3600)
+        sink = LogSink(build.pk, **options)
+        sinks.append(sink)
+        return sink
+
+    yield make
+    for sink in sinks:
+        sink.close()
+
+
+def stored(build) -> list[BuildLogLine]:
+    return list(BuildLogLine.objects.filter(build=build).order_by("seq"))
+
+
+@pytest.mark.parametrize("flush_every", [1, 7, 1000])
+@pytest.mark.parametrize("cap", [{"max_lines": 10}, {"max_bytes": 10 * len("line 000")}])
+def test_cap_keeps_head_marker_and_tail(build, make_sink, cap, flush_every):
+    sink = make_sink(**cap)
+
+    for n in range(1, 101):
+        sink.emit(f"line {n:03d}")
+        if n % flush_every == 0:
+            sink.flush()
+    sink.close()
+
+    lines = stored(build)
+    messages = [line.message for line in lines]
+    assert messages[:5] == [f"line {n:03d}" for n in range(1, 6)]
+    assert messages[5].startswith("[log truncated: this build printed more than")
+    assert lines[5].level == "WARN" and lines[5].metadata["event"] == "truncated"
+    tail = messages[6:]
+    assert 1 <= len(tail) <= 5 and tail == [f"line {n:03d}" for n in range(101 - len(tail), 101)], messages
+    assert [line.seq for line in lines] == sorted(line.seq for line in lines)
+
+
+def test_under_the_cap_nothing_is_dropped(build, make_sink):
+    sink = make_sink(max_lines=100)
+    for n in range(100):
+        sink.emit(f"line {n}")
+    sink.close()
+
+    assert [line.message for line in stored(build)] == [f"line {n}" for n in range(100)]
+    assert [line.seq for line in stored(build)] == list(range(1, 101))
+
+
+def test_secrets_are_masked_in_messages_and_metadata(build, make_sink):
+    sink = make_sink(secrets=["hunter22", "hunter22-admin", "ab", ""])
+
+    sink.emit("login with hunter22-admin then hunter22", level="ERROR",
+              metadata={"step": "build", "step_name": "RUN echo hunter22"})
+    sink.emit("a line about tabs")  # secrets shorter than 3 characters are not masked
+    sink.close()
+
+    first, second = stored(build)
+    assert first.message == f"login with {MASK} then {MASK}"
+    assert first.metadata == {"step": "build", "step_name": f"RUN echo {MASK}"}
+    assert first.level == "ERROR"
+    assert second.message == "a line about tabs"
+    assert sink.mask("x hunter22 y") == f"x {MASK} y"
+
+
+def test_lines_are_inserted_in_batches(build, make_sink):
+    sink = make_sink()
+    for n in range(400):
+        sink.emit(f"line {n}", metadata={"step": "build"})
+
+    with CaptureQueriesContext(connection) as queries:
+        sink.flush()
+
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    assert 1 <= len(inserts) <= 3, inserts  # SQLite may split a bulk insert by its variable limit
+    assert len(queries.captured_queries) <= 8, [q["sql"][:80] for q in queries.captured_queries]
+    assert BuildLogLine.objects.filter(build=build).count() == 400
+
+
+def test_background_thread_flushes_without_close(build, make_sink):
+    sink = make_sink(flush_seconds=0.05)
+    sink.emit("flushed by the timer")
+
+    from imagefactory.testing import wait_until
+
+    wait_until(lambda: BuildLogLine.objects.filter(build=build).exists(), timeout=10, what="the timer flush")
+    assert stored(build)[0].message == "flushed by the timer"
