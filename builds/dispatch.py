@@ -63,7 +63,9 @@ def _reap_forever() -> None:
     from builds.engine import reap
 
     stop = threading.Event()
-    while not stop.wait(settings.BUILD_REAPER_INTERVAL_SECONDS):
+    interval = 0.0  # a first pass at start-up: a restarted server cleans up after its predecessor
+    while not stop.wait(interval):
+        interval = settings.BUILD_REAPER_INTERVAL_SECONDS
         try:
             reap()
         except Exception:

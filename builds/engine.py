@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 
 from builds import events, services
 from builds.executors.base import BuildFailed, BuildInterrupted, BuildSpec, Executor
+from builds.executors.process import kill_orphaned_processes
 from builds.logsink import LogSink
 from builds.models import Build, BuildStatus, FailureKind, IdempotencyRecord
 from imagefactory.context import build_id_var, tenant_id_var
@@ -195,6 +196,20 @@ def _run_claimed(build: Build, worker: str) -> None:
     ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
     if ended is not None:
         events.publish_finished(ended)
+    _cleanup_now_and_then(executor)
+
+
+_cleanup_lock = threading.Lock()
+_last_cleanup = float("-inf")
+
+
+def _cleanup_now_and_then(executor: Executor) -> None:
+    """Executor housekeeping (measuring the layer cache walks it) at most every BUILD_CACHE_CHECK_SECONDS."""
+    global _last_cleanup
+    with _cleanup_lock:
+        if time.monotonic() - _last_cleanup < settings.BUILD_CACHE_CHECK_SECONDS:
+            return
+        _last_cleanup = time.monotonic()
     try:
         executor.cleanup()
     except Exception:
@@ -202,7 +217,10 @@ def _run_claimed(build: Build, worker: str) -> None:
 
 
 def reap() -> None:
-    """One reaper pass: lost builds, waiting builds with free slots, old idempotency keys."""
+    """One reaper pass: orphaned processes here, lost builds, waiting builds with free slots, old keys."""
+    orphans = kill_orphaned_processes()
+    if orphans:
+        logger.warning("killed %d build processes left behind by a dead worker", orphans)
     lost_before = timezone.now() - timedelta(seconds=settings.BUILD_LOST_AFTER_SECONDS)
     for build in services.reap_lost_builds(lost_before=lost_before):
         logger.warning("reaped build %s of worker %s", build.pk, build.worker)

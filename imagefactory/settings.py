@@ -130,7 +130,9 @@ if SERVICES_MODE:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis's
+                # 5 s BZPOPMIN: an idle consumer (a queued build's stream) then died with TimeoutError.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": env_int("CHANNEL_REDIS_SOCKET_TIMEOUT", 30)}],
                 "capacity": env_int("CHANNEL_CAPACITY", 2000),
                 "prefix": os.environ.get("CHANNEL_PREFIX", "imagefactory"),
             },
@@ -200,6 +202,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {"BuildStatusEnum": "builds.models.BuildStatus"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "imagefactory.schema.add_response_headers",
+    ],
 }
 
 # --- Security -------------------------------------------------------------------------
@@ -211,6 +217,8 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = [
     # TLS is terminated by the reverse proxy in front of daphne; these are opt-in above.
@@ -268,6 +276,7 @@ BUILDAH_ISOLATION = os.environ.get("BUILDAH_ISOLATION", "chroot")
 BUILDAH_STORAGE_ROOT = os.environ.get("BUILDAH_STORAGE_ROOT", str(VAR_DIR / "buildah" / "storage"))
 BUILDAH_RUN_ROOT = os.environ.get("BUILDAH_RUN_ROOT", str(VAR_DIR / "buildah" / "run"))
 BUILD_CACHE_MAX_BYTES = env_int("BUILD_CACHE_MAX_BYTES", 10 * 1024**3)
+BUILD_CACHE_CHECK_SECONDS = env_int("BUILD_CACHE_CHECK_SECONDS", 300)
 INSECURE_REGISTRIES = env_list("INSECURE_REGISTRIES")
 BUILD_HEARTBEAT_SECONDS = float(os.environ.get("BUILD_HEARTBEAT_SECONDS", "5"))
 BUILD_CANCEL_POLL_SECONDS = float(os.environ.get("BUILD_CANCEL_POLL_SECONDS", "1"))
@@ -280,4 +289,14 @@ BUILD_LOG_FLUSH_SECONDS = float(os.environ.get("BUILD_LOG_FLUSH_SECONDS", "0.05"
 
 # Log streaming (WebSocket)
 STREAM_STATUS_POLL_SECONDS = float(os.environ.get("STREAM_STATUS_POLL_SECONDS", "5"))
+# A client is closed with 1013 when the build is this many lines ahead of what could be written to it.
 STREAM_MAX_LAG_LINES = env_int("STREAM_MAX_LAG_LINES", 1000)
+# Per client: bytes left waiting in daphne's (Twisted's) buffer before the consumer pauses writing.
+STREAM_SEND_BUFFER_BYTES = env_int("STREAM_SEND_BUFFER_BYTES", 256 * 1024)
+# Per client: the kernel's SO_SNDBUF, kept small so that the backlog stays where the consumer sees it.
+STREAM_SOCKET_SNDBUF_BYTES = env_int("STREAM_SOCKET_SNDBUF_BYTES", 64 * 1024)
+STREAM_DRAIN_POLL_SECONDS = float(os.environ.get("STREAM_DRAIN_POLL_SECONDS", "0.02"))
+# A build cancelled while running: how long to wait for its worker's last lines and end event.
+STREAM_END_GRACE_SECONDS = float(os.environ.get("STREAM_END_GRACE_SECONDS", "10"))
+# A client closed with 1013 gets this long to read its backlog and answer the close frame.
+STREAM_CLOSE_GRACE_SECONDS = float(os.environ.get("STREAM_CLOSE_GRACE_SECONDS", "10"))

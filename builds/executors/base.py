@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote, unquote, urlsplit
 
 from builds.models import FailureKind
 
@@ -32,7 +34,17 @@ class BuildSpec:
 
     @property
     def secrets(self) -> list[str]:
-        return [s for s in (self.registry_password, self.git_password, self.git_ssh_private_key) if s]
+        """Values to mask in logs, including the encoded forms tools print them in."""
+        plain = [s for s in (self.registry_password, self.git_password, self.git_ssh_private_key) if s]
+        url_password = urlsplit(self.repository_url).password if "://" in self.repository_url else None
+        if url_password:
+            plain += [url_password, unquote(url_password)]
+        encoded = [quote(s, safe="") for s in plain]
+        for user, password in ((self.registry_username, self.registry_password),
+                               (self.git_username, self.git_password)):
+            if password:
+                encoded.append(base64.b64encode(f"{user}:{password}".encode()).decode())
+        return list(dict.fromkeys(plain + encoded))
 
 
 @dataclass(frozen=True)

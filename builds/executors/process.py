@@ -53,6 +53,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
+# Marks every process a build starts with the worker's pid (see kill_orphaned_processes).
+OWNER_ENV = "IMAGEFACTORY_WORKER_PID"
+
+
 class ProcessRunner:
     """Runs commands one at a time; `stop()` from any thread ends the current tree."""
 
@@ -67,6 +71,7 @@ class ProcessRunner:
         with self._lock:
             if self.stopped:
                 raise BuildInterrupted()
+            env = {**(os.environ if env is None else env), OWNER_ENV: str(os.getpid())}
             try:
                 self._process = subprocess.Popen(
                     list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -86,20 +91,76 @@ class ProcessRunner:
         return code
 
     def stop(self) -> None:
-        """SIGTERM the tree, SIGKILL what is left after the grace period."""
+        """SIGTERM the tree, SIGKILL what is left after the grace period.
+
+        The process group is signalled too: it still holds children whose parent already
+        exited (and which may keep the output pipe, and so run(), open).
+        """
         with self._lock:
             self.stopped = True
             process = self._process
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        pids = descendants(process.pid)
+        pids = descendants(process.pid) if process.poll() is None else []
+        _signal_group(process.pid, signal.SIGTERM)
         _signal_all(pids, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
         while time.monotonic() < deadline:
-            if not any(_alive(pid) for pid in pids):
+            if not any(_alive(pid) for pid in pids) and not _group_alive(process.pid):
                 return
             time.sleep(0.05)
         for _ in range(3):  # children may have forked meanwhile
             pids = sorted(set(pids) | set(descendants(process.pid)))
+            _signal_group(process.pid, signal.SIGKILL)
             _signal_all(pids, signal.SIGKILL)
             time.sleep(0.05)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != b"Z":
+                return True
+    return False
+
+
+def kill_orphaned_processes() -> int:
+    """SIGKILLs build processes whose worker died (SIGKILL, OOM, crash) and left them running.
+
+    Every build command carries OWNER_ENV=<worker pid>; a tree whose owner is gone is an orphan.
+    Runs on each host at worker start and on every reaper pass.
+    """
+    marker = f"{OWNER_ENV}=".encode()
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                variables = environ.read().split(b"\0")
+        except OSError:
+            continue
+        owner = next((v[len(marker):] for v in variables if v.startswith(marker)), None)
+        if owner is None or not owner.isdigit() or _alive(int(owner)):
+            continue
+        pid = int(entry)
+        try:
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            continue
+        _signal_group(pgid, signal.SIGKILL)
+        _signal_all(descendants(pid), signal.SIGKILL)
+        killed += 1
+    return killed

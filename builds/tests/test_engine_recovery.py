@@ -6,7 +6,15 @@ import random
 
 import pytest
 
-from imagefactory.testing import Stack, StackClient, kill_processes_matching, run_step, unique_token, wait_until
+from imagefactory.testing import (
+    Stack,
+    StackClient,
+    kill_processes_matching,
+    processes_matching,
+    run_step,
+    unique_token,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.buildah, pytest.mark.e2e]
 
@@ -39,9 +47,11 @@ def test_worker_killed_mid_build_is_reaped_and_next_build_runs(own_stack, owner,
 
     try:
         kill_the_worker(own_stack)
+        # The restarted worker kills the build processes its predecessor left running.
+        wait_until(lambda: not processes_matching(sleep), timeout=30, what=f"the orphaned '{sleep}' to be killed")
         done = client.wait_for(lost["id"], timeout=120)
     finally:
-        kill_processes_matching(sleep)  # the dead worker's build tree, orphaned (see the report)
+        kill_processes_matching(sleep)  # only matters when the test failed
 
     assert done["status"] == "failed", done
     assert done["failure_kind"] == "worker_lost"

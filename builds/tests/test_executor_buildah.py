@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,3 +178,19 @@ def test_cleanup_prunes_the_layer_cache_when_over_the_limit(executor_run, tmp_pa
     executor.cleanup()
 
     assert (images_in(tmp_path / "storage", settings) == []) is pruned
+
+
+def test_secrets_include_the_encoded_forms_tools_print():
+    spec = BuildSpec(
+        build_id="b", build_number=1, repository_url="https://deploy:p%40ss-url@git.example.com/team/app.git",
+        git_branch="main", git_commit=None, default_branch="main", dockerfile_path="Dockerfile",
+        build_context=".", registry_username="robot", registry_password="s3cret/pass",
+        git_username="deploy", git_password="git-pw",
+    )
+
+    secrets = spec.secrets
+
+    assert {"s3cret/pass", "s3cret%2Fpass", "git-pw", "p%40ss-url", "p@ss-url"} <= set(secrets)
+    assert base64.b64encode(b"robot:s3cret/pass").decode() in secrets
+    assert base64.b64encode(b"deploy:git-pw").decode() in secrets
+    assert "robot" not in secrets and "deploy" not in secrets  # user names are not secret

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import threading
 
 import pytest
 
 from builds.executors.base import BuildInterrupted, BuildPlatformError
-from builds.executors.process import ProcessRunner, descendants
+from builds.executors.process import OWNER_ENV, ProcessRunner, descendants, kill_orphaned_processes
 from imagefactory.testing import kill_processes_matching, processes_matching, wait_until
 
 
@@ -106,3 +108,38 @@ def test_descendants_include_grandchildren(sleeps):
 
     runner.stop()
     thread.join(timeout=5)
+
+
+def test_stop_ends_run_even_when_an_orphan_still_holds_the_output_pipe(sleeps):
+    (command,) = sleeps(1)
+    runner = ProcessRunner(grace_seconds=1)
+    thread, outcome = start_in_thread(runner, ["sh", "-c", f"{command} & echo ready; exit 0"])
+    wait_until(lambda: running(command) and outcome["lines"] == ["ready"], timeout=10, what="the orphan")
+
+    runner.stop()
+
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "run() must not stay blocked on the orphan's pipe"
+    assert isinstance(outcome.get("error"), BuildInterrupted), outcome
+    wait_until(lambda: not processes_matching(command), timeout=5, what="the orphan to be gone")
+
+
+def test_processes_of_a_dead_worker_are_killed_and_a_live_workers_are_not(sleeps):
+    orphaned, owned = sleeps(2)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    started = [
+        subprocess.Popen(["sh", "-c", f"{orphaned}; true"], start_new_session=True,
+                         env={**os.environ, OWNER_ENV: str(dead.pid)}),
+        subprocess.Popen(["sh", "-c", f"{owned}; true"], start_new_session=True,
+                         env={**os.environ, OWNER_ENV: str(os.getpid())}),
+    ]
+    wait_until(lambda: running(orphaned) and running(owned), timeout=10, what="both sleeps")
+
+    assert kill_orphaned_processes() >= 1
+
+    wait_until(lambda: not processes_matching(orphaned), timeout=5, what="the orphan to be killed")
+    assert running(owned), "a process whose worker is alive must be left alone"
+    for process in started:
+        process.kill()
+        process.wait()
