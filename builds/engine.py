@@ -224,7 +224,10 @@ def reap() -> None:
     lost_before = timezone.now() - timedelta(seconds=settings.BUILD_LOST_AFTER_SECONDS)
     for build in services.reap_lost_builds(lost_before=lost_before):
         logger.warning("reaped build %s of worker %s", build.pk, build.worker)
-    tenants = (Build.objects.filter(status=BuildStatus.IN_PROGRESS, slot_acquired_at__isnull=True)
+    # A safety net for a lost dispatch: only builds that have waited a while. A fresh waiting build
+    # is still on its way to a worker, and will be handed a slot when a running build ends.
+    tenants = (Build.objects.filter(status=BuildStatus.IN_PROGRESS, slot_acquired_at__isnull=True,
+                                    started_at__lt=lost_before)
                .values_list("tenant_id", flat=True).distinct())
     for tenant_id in list(tenants):
         services.release_slot_and_dispatch(tenant_id)
