@@ -47,6 +47,12 @@ def _fresh_cache(settings):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests make many users; hashing strength is not what they test (login still checks the hash)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def roles(db):
     """The built-in roles (a flushed transactional database loses the data migration's rows)."""
@@ -114,13 +120,18 @@ def make_build(db):
 
 @pytest.fixture
 def api():
-    """api(user, tenant) -> an APIClient sending Bearer and X-Tenant-ID like the guide's curl."""
+    """api(user, tenant) -> an APIClient sending Bearer and X-Tenant-ID like the guide's curl.
 
-    def make(user=None, tenant=None, *, tenant_header: str | None = None) -> APIClient:
+    `token=` sends that raw token instead of the user's; `tenant_header=` that raw header value.
+    """
+
+    def make(user=None, tenant=None, *, tenant_header: str | None = None, token: str | None = None) -> APIClient:
         client = APIClient()
         headers = {}
-        if user is not None:
-            headers["HTTP_AUTHORIZATION"] = f"Bearer {access_token_for(user)}"
+        if token is None and user is not None:
+            token = access_token_for(user)
+        if token is not None:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
         if tenant_header is not None:
             headers["HTTP_X_TENANT_ID"] = tenant_header
         elif tenant is not None:

@@ -22,39 +22,14 @@ It prints median, min and max for both, and the API's overhead (median API - med
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagefactory.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
-os.environ.setdefault("RATE_LIMIT_REQUESTS", "100000")
-
-
-def setup_database(workdir: Path):
-    """A fresh database (SQLite in IMAGEFACTORY_VAR_DIR, or DATABASE_URL) with one member and tenant."""
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from accounts.models import User
-    from tenants.models import Membership, Role, Tenant
-
-    stamp = str(int(time.time()))
-    user = User.objects.create_user(email=f"bench-{stamp}@example.com", password="bench-password-9")
-    tenant = Tenant.objects.create(name=f"bench-{stamp}", slug=f"bench-{stamp}", max_running_builds=1)
-    Membership.objects.create(user=user, tenant=tenant, role=Role.objects.get(name="owner"))
-    return user, tenant
+from _bootstrap import setup_database
 
 
 def run(argv: list[str], cwd: Path | None = None) -> str:
@@ -108,7 +83,7 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=5, help="rounds (one API build + one by hand each)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="build-wall-time-"))
-    user, tenant = setup_database(workdir)
+    user, tenant = setup_database(max_running_builds=1)
 
     from builds.models import Project
     from imagefactory.testing import GitRepo, Registry, Stack, StackClient, run_step, unique_token

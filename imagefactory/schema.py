@@ -35,6 +35,17 @@ ERROR_RESPONSES = {
     }.items()
 }
 
+def page_of(item_serializer: type[serializers.Serializer], *, key: str, name: str) -> serializers.Serializer:
+    """The list envelope of the guide: {<key>: [...], total_count, page, limit, has_more}."""
+    return inline_serializer(name=name, fields={
+        key: item_serializer(many=True),
+        "total_count": serializers.IntegerField(),
+        "page": serializers.IntegerField(),
+        "limit": serializers.IntegerField(),
+        "has_more": serializers.BooleanField(),
+    })
+
+
 TENANT_HEADER = OpenApiParameter(
     name="X-Tenant-ID",
     type=OpenApiTypes.UUID,

@@ -1,4 +1,4 @@
-"""Fixtures of the account tests: a fast password hasher and a login helper."""
+"""Fixtures of the account tests: a login helper."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import pytest
 from rest_framework.test import APIClient
 
 PASSWORD = "correct-horse-9"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Hashing strength is not what these tests check; login still verifies the hash."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -142,22 +142,6 @@ class BuildSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BuildListSerializer(serializers.Serializer):
-    builds = BuildSerializer(many=True)
-    total_count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    has_more = serializers.BooleanField()
-
-
-class ProjectListSerializer(serializers.Serializer):
-    projects = ProjectSerializer(many=True)
-    total_count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    has_more = serializers.BooleanField()
-
-
 class ProgressSerializer(serializers.Serializer):
     current_step = serializers.IntegerField(min_value=0)
     total_steps = serializers.IntegerField(min_value=0)

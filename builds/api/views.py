@@ -15,12 +15,10 @@ from builds import project_services, selectors, services
 from builds.api.serializers import (
     BuildCancelSerializer,
     BuildCreateSerializer,
-    BuildListSerializer,
     BuildLogsSerializer,
     BuildSerializer,
     BuildStatusSerializer,
     LogEntrySerializer,
-    ProjectListSerializer,
     ProjectSerializer,
     ProjectUpdateSerializer,
 )
@@ -28,9 +26,11 @@ from builds.idempotency import idempotent
 from builds.models import BuildStatus
 from imagefactory.api import get_or_404, paginate, parse_uuid, query_choice, query_int
 from imagefactory.errors import InvalidRequest
-from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, integer
+from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, integer, page_of
 from tenants import permissions as perms
 
+PROJECT_PAGE = page_of(ProjectSerializer, key="projects", name="ProjectList")
+BUILD_PAGE = page_of(BuildSerializer, key="builds", name="BuildList")
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     OpenApiParameter.HEADER,
@@ -55,7 +55,7 @@ def _created(request, build) -> Response:
 class ProjectListView(APIView):
     required_permissions = {"GET": perms.PROJECT_LIST, "POST": perms.PROJECT_CREATE}
 
-    @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: ProjectListSerializer, **ERROR_RESPONSES},
+    @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: PROJECT_PAGE, **ERROR_RESPONSES},
                    tags=["Projects"], operation_id="listProjects")
     def get(self, request):
         page = paginate(selectors.projects_for(request.tenant).order_by("name", "id"), request)
@@ -111,7 +111,7 @@ BUILD_LIST_PARAMETERS = [
 class BuildListView(APIView):
     required_permissions = {"GET": perms.BUILD_LIST, "POST": perms.BUILD_CREATE}
 
-    @extend_schema(parameters=BUILD_LIST_PARAMETERS, responses={200: BuildListSerializer, **ERROR_RESPONSES},
+    @extend_schema(parameters=BUILD_LIST_PARAMETERS, responses={200: BUILD_PAGE, **ERROR_RESPONSES},
                    tags=["Builds"], operation_id="listBuilds")
     def get(self, request):
         project_id = request.query_params.get("project_id") or None

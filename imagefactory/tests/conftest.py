@@ -1,4 +1,4 @@
-"""Fixtures of the platform tests: a fast hasher and the log records a request leaves behind."""
+"""Fixtures of the platform tests: the log records a request leaves behind."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ import logging
 import pytest
 
 from imagefactory.logging import ContextFilter
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 class _Collector(logging.Handler):

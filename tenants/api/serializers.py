@@ -24,11 +24,3 @@ class MemberCreateSerializer(StrictSerializer):
 
 class MemberUpdateSerializer(StrictSerializer):
     role = StrictCharField(max_length=64)
-
-
-class MemberListSerializer(serializers.Serializer):
-    members = MemberSerializer(many=True)
-    total_count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    has_more = serializers.BooleanField()

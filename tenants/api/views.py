@@ -7,22 +7,23 @@ from rest_framework.views import APIView
 
 from imagefactory.api import paginate
 from imagefactory.errors import NotFound
-from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS
+from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, page_of
 from tenants import permissions as perms
 from tenants import services
 from tenants.api.serializers import (
     MemberCreateSerializer,
-    MemberListSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
 )
 from tenants.selectors import members_of
 
+MEMBER_PAGE = page_of(MemberSerializer, key="members", name="MemberList")
+
 
 class MemberListView(APIView):
     required_permissions = {"GET": perms.MEMBER_LIST, "POST": perms.MEMBER_MANAGE}
 
-    @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: MemberListSerializer, **ERROR_RESPONSES},
+    @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: MEMBER_PAGE, **ERROR_RESPONSES},
                    tags=["Members"])
     def get(self, request):
         page = paginate(members_of(request.tenant), request)

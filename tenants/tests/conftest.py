@@ -7,28 +7,10 @@ import uuid
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """These tests make many users; hashing strength is not what they test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
-def client_with_token():
+def client_with_token(api):
     """client_with_token(raw_token or None, tenant_header or None) -> APIClient."""
-    from rest_framework.test import APIClient
-
-    def make(raw_token: str | None, tenant_header: str | None = None) -> APIClient:
-        client = APIClient()
-        headers = {}
-        if raw_token is not None:
-            headers["HTTP_AUTHORIZATION"] = f"Bearer {raw_token}"
-        if tenant_header is not None:
-            headers["HTTP_X_TENANT_ID"] = tenant_header
-        client.credentials(**headers)
-        return client
-
-    return make
+    return lambda raw_token, tenant_header=None: api(token=raw_token, tenant_header=tenant_header)
 
 
 @pytest.fixture
