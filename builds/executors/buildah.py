@@ -198,6 +198,8 @@ class BuildahExecutor(Executor):
         if not pushes:
             reporter.line(f"Built {local} (no image repository configured, not pushed)", step="build",
                           step_name="build")
+            # Nobody can pull it; keep the cached layers, drop the tag so images do not pile up.
+            subprocess.run(self._buildah("rmi", local), capture_output=True)
             return BuildResult(image_reference=None, image_digest=None)
         return self._push(spec, workspace, repository, tags, local, reporter)
 

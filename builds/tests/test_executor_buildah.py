@@ -143,6 +143,19 @@ def test_executor_builds_and_pushes(executor_run, tmp_path, registry):
     assert ("STEP 4/4: " + run_step(f"echo hello-$WHO-{token}")) in [name for _, _, name in reporter.progress_seen]
 
 
+def test_executor_without_image_repository_builds_and_leaves_no_image_behind(executor_run, tmp_path):
+    repo, token = GitRepo(tmp_path / "repo"), unique_token()
+    repo.commit_dockerfile(run_step(f"echo local-{token}"))
+    spec = spec_for(repo, "")
+
+    result, reporter, executor = executor_run(spec)
+
+    assert (result.image_reference, result.image_digest) == (None, None)
+    assert f"local-{token}" in reporter.messages()
+    images = subprocess.run(executor._buildah("images", "--format", "{{.Name}}"), capture_output=True, text=True)
+    assert f"build-{spec.build_id}" not in images.stdout
+
+
 def test_executor_reports_a_failing_step(executor_run, tmp_path, registry):
     repo, token = GitRepo(tmp_path / "repo"), unique_token()
     repo.commit_dockerfile(run_step(f"echo broken-{token}; exit 4"))
