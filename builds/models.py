@@ -40,6 +40,16 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        """Never writes build_counter back: only create_build moves it (F() + 1 under a row lock).
+
+        A full save() of a stale instance (PATCH, the admin) would otherwise rewind the counter.
+        """
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [field.name for field in self._meta.concrete_fields
+                                       if not field.primary_key and field.name != "build_counter"]
+        super().save(*args, **kwargs)
+
 
 class BuildStatus(models.TextChoices):
     QUEUED = "queued", "Queued"

@@ -14,7 +14,7 @@ def _name_taken(name: str) -> Conflict:
                     details={"name": f"'{name}' is already used."})
 
 
-def project_create(*, tenant: Tenant, **fields) -> Project:
+def create_project(*, tenant: Tenant, **fields) -> Project:
     try:
         with transaction.atomic():
             return Project.objects.create(tenant=tenant, **fields)
@@ -22,19 +22,20 @@ def project_create(*, tenant: Tenant, **fields) -> Project:
         raise _name_taken(fields.get("name", "")) from None
 
 
-def project_update(*, project: Project, **fields) -> Project:
+def update_project(*, project: Project, **fields) -> Project:
     for name, value in fields.items():
         setattr(project, name, value)
     try:
         with transaction.atomic():
-            project.save()
+            # Only what the request changed: two PATCHes of different fields both stick.
+            project.save(update_fields=[*fields, "updated_at"])
     except IntegrityError:
         raise _name_taken(fields.get("name", project.name)) from None
     return project
 
 
 @transaction.atomic
-def project_delete(*, project: Project) -> None:
+def delete_project(*, project: Project) -> None:
     locked = Project.objects.select_for_update().get(pk=project.pk)
     running = Build.objects.filter(project=locked, status=BuildStatus.IN_PROGRESS).count()
     if running:

@@ -40,7 +40,7 @@ def _swap(build: Build, *, action: str, **changes) -> Build:
 
 
 @transaction.atomic
-def build_create(*, tenant: Tenant, project: Project, user, git_branch: str, git_commit: str | None = None,
+def create_build(*, tenant: Tenant, project: Project, user, git_branch: str, git_commit: str | None = None,
                  build_args: dict[str, str] | None = None, retry_of: Build | None = None) -> Build:
     # The tenant row lock serialises the queue-limit check; the project row lock the counter.
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
@@ -97,7 +97,7 @@ def retry_build(*, build: Build, user) -> Build:
     if build.status not in TRANSITIONS["retry"]:
         raise _conflict(build.pk, "retry")
     try:
-        return build_create(tenant=build.tenant, project=build.project, user=user, git_branch=build.git_branch,
+        return create_build(tenant=build.tenant, project=build.project, user=user, git_branch=build.git_branch,
                             git_commit=build.git_commit, build_args=build.build_args, retry_of=build)
     except IntegrityError:
         retried = Build.objects.filter(retry_of=build).values_list("pk", flat=True).first()

@@ -54,6 +54,9 @@ def repository_url_error(url: str, *, allow_file: bool) -> str | None:
     match = _URL.match(url)
     if match is None:
         return "Must be an https://, ssh:// or git@host:path repository URL."
+    userinfo = match["rest"].split("/", 1)[0].rpartition("@")[0]
+    if (match["scheme"] == "https" and userinfo) or ":" in userinfo:
+        return "Must not contain credentials; set git_username and git_password (stored encrypted) instead."
     if match["scheme"] == "file" and not allow_file:
         return "file:// repositories are disabled on this server (ALLOW_FILE_REPOSITORIES)."
     if match["scheme"] != "file" and "/" not in match["rest"].strip("/"):

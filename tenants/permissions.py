@@ -45,11 +45,13 @@ class TenantPermission(BasePermission):
     def has_permission(self, request, view) -> bool:
         from tenants.access import resolve_tenant_access
 
+        # Django answers HEAD with the GET handler, so HEAD needs GET's permission.
+        method = "GET" if request.method == "HEAD" else request.method
         access = resolve_tenant_access(
             user=request.user,
             tenant_header=request.headers.get("X-Tenant-ID"),
-            write=request.method not in SAFE_METHODS,
-            permission=view.required_permissions.get(request.method),
+            write=method not in SAFE_METHODS,
+            permission=view.required_permissions.get(method),
         )
         request.tenant = access.tenant
         request.tenant_access = access

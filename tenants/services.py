@@ -12,7 +12,7 @@ from tenants.models import Membership, Role, Tenant
 OWNER_ROLE = "owner"
 
 
-def tenant_create(*, name: str, owner: User | None = None) -> Tenant:
+def create_tenant(*, name: str, owner: User | None = None) -> Tenant:
     base = slugify(name)[:80] or "tenant"
     with transaction.atomic():
         slug, n = base, 1
@@ -38,7 +38,7 @@ def _lock_owners(tenant: Tenant) -> int:
     return Membership.objects.filter(tenant=tenant, role__name=OWNER_ROLE).count()
 
 
-def member_add(*, tenant: Tenant, email: str, role_name: str) -> Membership:
+def add_member(*, tenant: Tenant, email: str, role_name: str) -> Membership:
     user = User.objects.filter(email__iexact=email.strip()).first()
     if user is None:
         raise InvalidRequest("No such user", details={"email": "No user with this email exists."})
@@ -51,7 +51,7 @@ def member_add(*, tenant: Tenant, email: str, role_name: str) -> Membership:
 
 
 @transaction.atomic
-def member_change_role(*, membership: Membership, role_name: str) -> Membership:
+def change_member_role(*, membership: Membership, role_name: str) -> Membership:
     role = _role(role_name)
     owners = _lock_owners(membership.tenant)
     membership.refresh_from_db()
@@ -63,7 +63,7 @@ def member_change_role(*, membership: Membership, role_name: str) -> Membership:
 
 
 @transaction.atomic
-def member_remove(*, membership: Membership) -> None:
+def remove_member(*, membership: Membership) -> None:
     owners = _lock_owners(membership.tenant)
     membership.refresh_from_db()
     if membership.role.name == OWNER_ROLE and owners <= 1:

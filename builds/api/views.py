@@ -65,7 +65,7 @@ class ProjectListView(APIView):
                    tags=["Projects"], operation_id="createProject")
     def post(self, request):
         data = ProjectSerializer.validated(request.data)
-        project = project_services.project_create(tenant=request.tenant, **data)
+        project = project_services.create_project(tenant=request.tenant, **data)
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -87,13 +87,13 @@ class ProjectDetailView(APIView):
     def patch(self, request, project_id: str):
         project = self._project(request, project_id)
         data = ProjectUpdateSerializer.validated(request.data, partial=True)
-        project = project_services.project_update(project=project, **data)
+        project = project_services.update_project(project=project, **data)
         return Response(ProjectSerializer(project).data)
 
     @extend_schema(parameters=[PROJECT_ID], responses={204: None, **ERROR_RESPONSES}, tags=["Projects"],
                    operation_id="deleteProject")
     def delete(self, request, project_id: str):
-        project_services.project_delete(project=self._project(request, project_id))
+        project_services.delete_project(project=self._project(request, project_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -135,7 +135,7 @@ class BuildListView(APIView):
         project = selectors.projects_for(request.tenant).filter(pk=data["project_id"]).first()
         if project is None:
             raise InvalidRequest("Unknown project", details={"project_id": "No such project in this tenant."})
-        build = services.build_create(tenant=request.tenant, project=project, user=request.user,
+        build = services.create_build(tenant=request.tenant, project=project, user=request.user,
                                       git_branch=data["git_branch"], git_commit=data.get("git_commit"),
                                       build_args=data.get("build_args"))
         return _created(request, build)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import json
 import logging
@@ -195,11 +196,13 @@ class BuildahExecutor(Executor):
                          on_line=on_build_line)
         if code != 0:
             raise self._build_failure(code, tail)
+        # Untagged images lose their intermediate layers on `rmi`: a tag per repository and
+        # Dockerfile keeps the newest build's layers cached for the next build (see cleanup()).
+        subprocess.run(self._buildah("tag", local, self._cache_anchor(spec)), capture_output=True)
         if not pushes:
             reporter.line(f"Built {local} (no image repository configured, not pushed)", step="build",
                           step_name="build")
-            # Nobody can pull it; keep the cached layers, drop the tag so images do not pile up.
-            subprocess.run(self._buildah("rmi", local), capture_output=True)
+            subprocess.run(self._buildah("rmi", local), capture_output=True)  # untag; the anchor keeps the layers
             return BuildResult(image_reference=None, image_digest=None)
         return self._push(spec, workspace, repository, tags, local, reporter)
 
@@ -250,6 +253,11 @@ class BuildahExecutor(Executor):
         return BuildResult(image_reference=f"{repository}:{tags[0]}", image_digest=digest)
 
     # --- housekeeping --------------------------------------------------------------------
+    @staticmethod
+    def _cache_anchor(spec: BuildSpec) -> str:
+        key = hashlib.sha256(f"{spec.repository_url}\0{spec.dockerfile_path}".encode()).hexdigest()[:20]
+        return f"localhost/imagefactory-cache/{key}:latest"
+
     def cleanup(self) -> None:
         """Keeps the layer cache under BUILD_CACHE_MAX_BYTES by pruning it when it grows past."""
         root = Path(settings.BUILDAH_STORAGE_ROOT)

@@ -35,9 +35,10 @@ def create(owner_api):
     return post
 
 
-def assert_field_error(response, field: str) -> None:
+def assert_field_error(response, field: str) -> dict:
     body = assert_envelope(response, 400, "INVALID_REQUEST")
     assert isinstance(body["details"].get(field), str) and body["details"][field], body
+    return body
 
 
 # --- create and read ------------------------------------------------------------------------
@@ -134,6 +135,17 @@ def test_repository_url_accepts_https_ssh_and_scp_syntax(create, url):
     response = create(repository_url=url)
     assert response.status_code == 201, response.content
     assert response.json()["repository_url"] == url
+
+
+@pytest.mark.parametrize("url", [
+    "https://bob:s3cret@git.example.com/team/app.git",
+    "https://ghp_token123@github.com/team/app.git",
+    "ssh://git:s3cret@git.example.com/team/app.git",
+])
+def test_repository_url_with_credentials_is_refused_and_not_echoed(create, url):
+    body = assert_field_error(create(repository_url=url), "repository_url")
+    assert "git_username" in body["details"]["repository_url"]
+    assert "s3cret" not in str(body) and "ghp_token123" not in str(body)
 
 
 @pytest.mark.parametrize("url", [
@@ -336,3 +348,19 @@ def test_list_query_count_does_not_grow_with_the_page(owner_api, make_project, t
         make_project(tenant, name=f"bulk{n:02}")
     with django_assert_max_num_queries(8):
         assert len(owner_api.get("/api/v1/projects?limit=30").json()["projects"]) == 30
+
+
+def test_a_stale_project_save_never_rewinds_the_build_counter(owner, tenant, project):
+    from builds import project_services, services
+
+    stale = type(project).objects.get(pk=project.pk)  # loaded before the build below, like a slow PATCH
+    services.create_build(tenant=tenant, project=project, user=owner, git_branch="main")
+    project_services.update_project(project=stale, default_branch="develop")
+    stale.name = "renamed-in-the-admin"
+    stale.save()  # a full save of the stale instance, as the admin does
+
+    second = services.create_build(tenant=tenant, project=project, user=owner, git_branch="main")
+
+    assert second.build_number == 2
+    project.refresh_from_db()
+    assert (project.build_counter, project.name, project.default_branch) == (2, "renamed-in-the-admin", "develop")

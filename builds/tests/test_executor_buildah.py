@@ -156,6 +156,22 @@ def test_executor_without_image_repository_builds_and_leaves_no_image_behind(exe
     assert f"build-{spec.build_id}" not in images.stdout
 
 
+def test_a_second_build_of_the_repository_reuses_the_cached_layers(executor_run, tmp_path, registry, settings):
+    settings.BUILDAH_STORAGE_ROOT = str(tmp_path / "storage")  # only this test's builds can be the cache
+    settings.BUILDAH_RUN_ROOT = str(tmp_path / "run")
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_dockerfile(run_step(f"echo first-{unique_token()}"))
+    name = f"unit/cached-{unique_token()}"
+    executor_run(spec_for(repo, f"{registry.host}/{name}"))  # pushed, then its push tags removed
+    repo.commit_dockerfile(run_step(f"echo second-{unique_token()}"))
+
+    _, reporter, _ = executor_run(spec_for(repo, f"{registry.host}/{name}"))
+
+    messages = reporter.messages()
+    copy_step = next(i for i, m in enumerate(messages) if m.startswith("STEP 2/3: COPY"))
+    assert messages[copy_step + 1].startswith("--> Using cache"), messages[copy_step:copy_step + 3]
+
+
 def test_executor_reports_a_failing_step(executor_run, tmp_path, registry):
     repo, token = GitRepo(tmp_path / "repo"), unique_token()
     repo.commit_dockerfile(run_step(f"echo broken-{token}; exit 4"))
@@ -173,7 +189,7 @@ def test_executor_reports_a_failing_step(executor_run, tmp_path, registry):
 
 def images_in(storage: Path, settings) -> list[str]:
     result = subprocess.run([settings.BUILDAH_BINARY, "--storage-driver", settings.BUILDAH_STORAGE_DRIVER, "--root",
-                             str(storage), "--runroot", settings.BUILDAH_RUN_ROOT, "images", "--quiet"],
+                             str(storage), "--runroot", settings.BUILDAH_RUN_ROOT, "images", "--all", "--quiet"],
                             capture_output=True, text=True, check=True)
     return result.stdout.split()
 
@@ -184,7 +200,7 @@ def test_cleanup_prunes_the_layer_cache_when_over_the_limit(executor_run, tmp_pa
     settings.BUILDAH_RUN_ROOT = str(tmp_path / "run")
     repo = GitRepo(tmp_path / "repo")
     repo.commit_dockerfile(run_step(f"echo cached-{unique_token()}"))
-    result, _, executor = executor_run(spec_for(repo, ""))  # not pushed: the image stays in the cache
+    result, _, executor = executor_run(spec_for(repo, ""))  # not pushed: its layers stay in the cache
     assert result.image_digest is None and images_in(tmp_path / "storage", settings)
 
     settings.BUILD_CACHE_MAX_BYTES = limit

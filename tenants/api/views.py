@@ -33,7 +33,7 @@ class MemberListView(APIView):
                    tags=["Members"])
     def post(self, request):
         data = MemberCreateSerializer.validated(request.data)
-        membership = services.member_add(tenant=request.tenant, email=data["email"], role_name=data["role"])
+        membership = services.add_member(tenant=request.tenant, email=data["email"], role_name=data["role"])
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -58,10 +58,10 @@ class MemberDetailView(APIView):
     def patch(self, request, member_id: str):
         membership = self._membership(request, member_id)  # 404 before 400, like /projects/{id}
         data = MemberUpdateSerializer.validated(request.data)
-        membership = services.member_change_role(membership=membership, role_name=data["role"])
+        membership = services.change_member_role(membership=membership, role_name=data["role"])
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(responses={204: None, **ERROR_RESPONSES}, tags=["Members"])
     def delete(self, request, member_id: str):
-        services.member_remove(membership=self._membership(request, member_id))
+        services.remove_member(membership=self._membership(request, member_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -16,7 +16,7 @@ from django.db import transaction
 from accounts.models import User
 from builds.models import Project
 from tenants.models import Membership, Role, Tenant
-from tenants.services import tenant_create
+from tenants.services import create_tenant
 
 ADMIN_EMAIL = "admin@imagefactory.local"
 OWNER_EMAIL = "user@imagefactory.local"
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._user(ADMIN_EMAIL, superuser=True, created_passwords=passwords)
             owner = self._user(OWNER_EMAIL, superuser=False, created_passwords=passwords)
-            tenant = Tenant.objects.filter(slug=TENANT_SLUG).first() or tenant_create(name="demo")
+            tenant = Tenant.objects.filter(slug=TENANT_SLUG).first() or create_tenant(name="demo")
             Membership.objects.get_or_create(user=owner, tenant=tenant,
                                              defaults={"role": Role.objects.get(name="owner")})
             project, _ = Project.objects.get_or_create(

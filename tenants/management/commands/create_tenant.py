@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from tenants.services import tenant_create
+from tenants.services import create_tenant
 
 
 class Command(BaseCommand):
@@ -21,5 +21,5 @@ class Command(BaseCommand):
             owner_user = User.objects.filter(email__iexact=owner).first()
             if owner_user is None:
                 raise CommandError(f"No user with email {owner}; create it first with create_user.")
-        tenant = tenant_create(name=name.strip(), owner=owner_user)
+        tenant = create_tenant(name=name.strip(), owner=owner_user)
         self.stdout.write(str(tenant.id))
