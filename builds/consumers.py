@@ -19,7 +19,8 @@ Refusals (the documented choice)
     4400  tenant missing / not a UUID / nil UUID, malformed build id, bad ``?since=``
     4403  unknown tenant or not a member (same body); role without build:read
           (``details.permission == "build:read"``)
-    4404  unknown build or another tenant's build (identical bodies)
+    4404  unknown build or another tenant's build (identical bodies); also, after its
+          lines so far, a build deleted while the client is connected ("Build was deleted")
     ====  ============================================================================
 
     Why not reject the handshake with HTTP 403: browsers hide a rejected handshake's status, so
@@ -37,6 +38,12 @@ What an accepted client receives
     * end: ``INFO "Build finished: <status>"``, ``{event: end, status}``, then close 1000. Sent
       after the build's last line; a finished build replays, then ends the same way.
     * lagged: ``WARN``, ``{event: lagged}``, then close 1013 (slow clients, below).
+    * deleted: the build was deleted while the client was connected (queued and finished builds
+      can be): one error-envelope frame (``NOT_FOUND``, "Build was deleted"), then close 4404,
+      like a refusal of an unknown build.
+
+    The end event can be lost (the channel layer drops messages of a full channel), so the build's
+    status is also read every STREAM_STATUS_POLL_SECONDS; a failing read is logged and retried.
 
 Heartbeat
     daphne pings every connection that sent nothing for ``--ping-interval`` seconds and drops
@@ -211,9 +218,13 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, refusal: ApiError) -> None:
         await self.accept()
-        body = envelope(refusal.status_code, refusal.message, code=refusal.code, details=refusal.details)
+        await self._close_with_error(refusal)
+
+    async def _close_with_error(self, error: ApiError) -> None:
+        """One error-envelope frame, then the error's application close code."""
+        body = envelope(error.status_code, error.message, code=error.code, details=error.details)
         await self.send(text_data=json.dumps(body))
-        await self.close(code=CLOSE_CODES.get(refusal.status_code, 4400))
+        await self.close(code=CLOSE_CODES.get(error.status_code, 4400))
 
     async def disconnect(self, code: int) -> None:
         self.ended = True
@@ -320,6 +331,8 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _send_line(self, line: dict) -> None:
+        if self.ended:  # closed meanwhile (deleted, lagged): nothing may follow the last frame
+            return
         self.last_seq = _seq(line)
         self.newest_seq = max(self.newest_seq, self.last_seq)
         await self.send(text_data=json.dumps(line))
@@ -336,21 +349,34 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
                 .values("status", "slot_acquired_at", "completed_at").first())
 
     async def _poll_status(self) -> None:
-        """Ends the stream of a build that is (or becomes) terminal even if its end event was lost."""
+        """Ends the stream of a build that is (or becomes) terminal even if its end event was lost.
+
+        A failing read (database restarting, connection dropped) is logged and retried at the next
+        poll: if the poller died, a client whose end event was lost would wait forever.
+        """
         try:
             while not self.ended and self.finished_status is None:
-                state = await self._build_state()
-                if state is None:  # deleted (only finished builds can be): nothing more will come
-                    self.ended = True
-                    await self.close(code=CLOSE_NORMAL)
-                    return
-                if state["status"] in TERMINAL_STATES:
-                    await self._settle(state)
-                    self._finish(state["status"])
-                    return
+                try:
+                    state = await self._build_state()
+                except Exception:
+                    logger.exception("log stream of build %s: reading its status failed, polling on", self.build_id)
+                else:
+                    if state is None:  # deleted (a queued or finished build can be): nothing more will come
+                        await self._deleted()
+                        return
+                    if state["status"] in TERMINAL_STATES:
+                        await self._settle(state)
+                        self._finish(state["status"])
+                        return
                 await asyncio.sleep(settings.STREAM_STATUS_POLL_SECONDS)
         except asyncio.CancelledError:
             pass
+
+    async def _deleted(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        await self._close_with_error(NotFound("Build was deleted"))
 
     async def _settle(self, state: dict) -> None:
         """A build cancelled while a worker held it gets its last lines from that worker a moment

@@ -43,15 +43,17 @@ def _embedded_pool() -> ThreadPoolExecutor:
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=settings.BUILD_WORKERS, thread_name_prefix="build-worker")
-    start_embedded_services()
+    start_reaper()
     return _pool
 
 
-def start_embedded_services() -> None:
-    """Starts the embedded reaper timer once (embedded mode only; Celery beat does it otherwise)."""
+def start_reaper() -> None:
+    """Starts this process's reaper timer once: the server's in embedded mode, each worker's otherwise.
+
+    A timer in every worker process, not a task on the build queue: it is never stuck behind
+    running builds, and it kills the orphans of a dead worker on its own host.
+    """
     global _reaper
-    if settings.SERVICES_MODE:
-        return
     with _lock:
         if _reaper is not None:
             return

@@ -9,6 +9,7 @@ import socket
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from builds import events, services
-from builds.executors.base import BuildFailed, BuildInterrupted, BuildSpec, Executor
+from builds.executors.base import BuildFailed, BuildInterrupted, BuildResult, BuildSpec, Executor
 from builds.executors.process import kill_orphaned_processes
+from builds.idempotency import purge_expired_records
 from builds.logsink import LogSink
-from builds.models import Build, BuildStatus, FailureKind, IdempotencyRecord
+from builds.models import Build, BuildStatus, FailureKind
 from imagefactory.context import build_id_var, tenant_id_var
 
 logger = logging.getLogger(__name__)
@@ -126,12 +128,15 @@ def execute_build(build_id) -> None:
         _note_waiting(build_id)
         return
     build_token, tenant_token = build_id_var.set(str(build.pk)), tenant_id_var.set(str(build.tenant_id))
+    executor = None
     try:
-        _run_claimed(build, worker)
+        executor = _run_claimed(build, worker)
     finally:
         build_id_var.reset(build_token)
         tenant_id_var.reset(tenant_token)
         services.release_slot_and_dispatch(build.tenant_id)
+    if executor is not None:
+        _cleanup_now_and_then(executor)  # after the slot went to the next build, not before
 
 
 def _note_waiting(build_id) -> None:
@@ -144,59 +149,84 @@ def _note_waiting(build_id) -> None:
             "All build slots of this tenant are busy; waiting for a free build slot", step="queue")])
 
 
-def _run_claimed(build: Build, worker: str) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    error: str | None = None
+    kind: str | None = None
+    result: BuildResult | None = None
+
+
+def _run_claimed(build: Build, worker: str) -> Executor | None:
+    """Runs the build and records how it ended; returns the executor for later housekeeping."""
     build = Build.objects.select_related("project").get(pk=build.pk)
     spec = spec_for(build)
     sink = LogSink(build.pk, secrets=spec.secrets)
-    executor = load_executor()
     reporter = EngineReporter(build, sink)
+    started = time.monotonic()
+    executor = ended = None
+    try:
+        reporter.line(f"Build #{build.build_number} running on {worker}", step="system")
+        try:
+            executor = load_executor()
+            outcome = _execute(build, spec, executor, reporter)
+        except Exception as exc:  # the worker could not even set the build up (disk, settings)
+            logger.exception("could not set up build %s", build.pk)
+            outcome = Outcome(BuildStatus.FAILED, f"the worker could not set up the build: {exc}",
+                              FailureKind.PLATFORM_ERROR)
+        if outcome.status != BuildStatus.CANCELLED:  # a cancel is already stored by the API
+            services.finish_build(
+                build_id=build.pk, status=outcome.status, failure_kind=outcome.kind,
+                error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
+                image_reference=outcome.result.image_reference if outcome.result else None,
+                image_digest=outcome.result.image_digest if outcome.result else None,
+            )
+        # The last line tells what the database says, whoever won (us, a cancel, the reaper).
+        ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
+        if ended is not None:
+            level, message = _last_line(ended, time.monotonic() - started)
+            reporter.line(message, level=level, step="system")
+    finally:
+        sink.close()
+    if ended is not None:
+        events.publish_finished(ended)  # after our last line reached the database
+    return executor
+
+
+def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: EngineReporter) -> Outcome:
+    """prepare + run in a fresh workspace under the watchdog; the workspace is always removed."""
     watchdog = Watchdog(build, executor, build.project.build_timeout_seconds)
     settings.BUILD_WORKSPACE_ROOT.mkdir(parents=True, exist_ok=True)
     workspace = Path(tempfile.mkdtemp(prefix=f"build-{build.pk}-", dir=settings.BUILD_WORKSPACE_ROOT))
-    status, error, kind, result = BuildStatus.SUCCESS, None, None, None
-    started = time.monotonic()
-    reporter.line(f"Build #{build.build_number} running on {worker}", step="system")
     watchdog.start()
     try:
         executor.prepare(spec, workspace, reporter)
-        result = executor.run(spec, workspace, reporter)
+        outcome = Outcome(BuildStatus.SUCCESS, result=executor.run(spec, workspace, reporter))
     except BuildInterrupted:
-        status = BuildStatus.CANCELLED
+        outcome = Outcome(BuildStatus.CANCELLED)
     except BuildFailed as failure:
-        status, error, kind = BuildStatus.FAILED, failure.message, failure.kind
-    except Exception as exc:
+        outcome = Outcome(BuildStatus.FAILED, failure.message, failure.kind)
+    except Exception as exc:  # a bug is a platform fault, reported as such
         logger.exception("build %s crashed", build.pk)
-        status, error, kind = BuildStatus.FAILED, f"internal error: {exc.__class__.__name__}: {exc}", \
-            FailureKind.PLATFORM_ERROR
+        outcome = Outcome(BuildStatus.FAILED, f"internal error: {exc.__class__.__name__}: {exc}",
+                          FailureKind.PLATFORM_ERROR)
     finally:
         watchdog.stop()
         shutil.rmtree(workspace, ignore_errors=True)
+    if watchdog.reason == "timeout" and outcome.status != BuildStatus.SUCCESS:
+        return Outcome(BuildStatus.FAILED, f"timed out after {build.project.build_timeout_seconds} s "
+                       "(limit of the project)", FailureKind.TIMEOUT)
+    if watchdog.reason == "cancelled" and outcome.status != BuildStatus.FAILED:
+        return Outcome(BuildStatus.CANCELLED)
+    return outcome
 
-    if watchdog.reason == "timeout":
-        status, kind = BuildStatus.FAILED, FailureKind.TIMEOUT
-        error = f"timed out after {build.project.build_timeout_seconds} s (limit of the project)"
-    elif watchdog.reason == "cancelled" and status != BuildStatus.FAILED:
-        status = BuildStatus.CANCELLED
-    error = sink.mask(error) if error else error  # a failing step's text may contain a secret
-    elapsed = time.monotonic() - started
-    if status == BuildStatus.SUCCESS:
-        reporter.line(f"Build succeeded in {elapsed:.1f} s", step="system")
-    elif status == BuildStatus.FAILED:
-        reporter.line(f"Build failed: {error}", level="ERROR", step="system")
-    else:
-        reporter.line("Build cancelled; the build process tree was stopped", level="WARN", step="system")
-    sink.close()
-    if status != BuildStatus.CANCELLED:
-        services.finish_build(
-            build_id=build.pk, status=status, error_message=error, failure_kind=kind,
-            image_reference=result.image_reference if result else None,
-            image_digest=result.image_digest if result else None,
-        )
-    # Whoever ended the build (us, a cancel, the reaper), the stream ends after our last line.
-    ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
-    if ended is not None:
-        events.publish_finished(ended)
-    _cleanup_now_and_then(executor)
+
+def _last_line(build: Build, elapsed: float) -> tuple[str, str]:
+    if build.status == BuildStatus.SUCCESS:
+        return "INFO", f"Build succeeded in {elapsed:.1f} s"
+    if build.status == BuildStatus.CANCELLED:
+        return "WARN", "Build cancelled; the build process tree was stopped"
+    return "ERROR", f"Build failed: {build.error_message}"
 
 
 _cleanup_lock = threading.Lock()
@@ -231,5 +261,4 @@ def reap() -> None:
                .values_list("tenant_id", flat=True).distinct())
     for tenant_id in list(tenants):
         services.release_slot_and_dispatch(tenant_id)
-    expired = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
-    IdempotencyRecord.objects.filter(created_at__lt=expired).delete()
+    purge_expired_records()

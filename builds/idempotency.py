@@ -19,6 +19,7 @@ from imagefactory.errors import Conflict, InvalidRequest
 
 HEADER = "Idempotency-Key"
 WAIT_FOR_FIRST_SECONDS = 10.0
+ABANDONED_AFTER_SECONDS = 60  # far longer than any of the wrapped requests takes
 REPLAYED_HEADERS = ("Location",)
 
 
@@ -49,10 +50,19 @@ def _reserve(request, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bo
         except IntegrityError:
             # Another request holds the key; it may fail and free it before we read it back.
             existing = IdempotencyRecord.objects.filter(**scope).first()
-            if existing is not None:
+            if existing is not None and not _abandoned(existing):
                 return existing, False
     raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly",
                    details={"reason": "idempotency_request_in_progress", "header": HEADER})
+
+
+def _abandoned(record: IdempotencyRecord) -> bool:
+    """A reservation whose request died: safe to take over, since its writes were rolled back with it
+    (the view and the stored response commit together). Deleted here, so only one taker wins."""
+    cutoff = timezone.now() - timedelta(seconds=ABANDONED_AFTER_SECONDS)
+    if record.response_status is not None or record.created_at >= cutoff:
+        return False
+    return bool(IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True).delete()[0])
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
@@ -89,17 +99,26 @@ def idempotent(view_method):
         if not reserved:
             return _replay(record, fingerprint)
         try:
-            response = view_method(view, request, *args, **kwargs)
+            # The view's writes and the stored response commit together: a key is never left
+            # "done" without its effects, nor its effects without the key.
+            with transaction.atomic():
+                response = view_method(view, request, *args, **kwargs)
+                if response.status_code < 300:
+                    record.response_status = response.status_code
+                    record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
+                    record.response_headers = {h: response[h] for h in REPLAYED_HEADERS if h in response}
+                    record.save(update_fields=["response_status", "response_body", "response_headers"])
         except BaseException:
             record.delete()
             raise
         if response.status_code >= 300:
             record.delete()
-            return response
-        record.response_status = response.status_code
-        record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
-        record.response_headers = {h: response[h] for h in REPLAYED_HEADERS if h in response}
-        record.save(update_fields=["response_status", "response_body", "response_headers"])
         return response
 
     return wrapper
+
+
+def purge_expired_records() -> int:
+    """Deletes records older than IDEMPOTENCY_TTL_SECONDS (run by the reaper)."""
+    expired_before = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+    return IdempotencyRecord.objects.filter(created_at__lt=expired_before).delete()[0]

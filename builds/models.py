@@ -127,10 +127,6 @@ class Build(models.Model):
     def __str__(self) -> str:
         return f"{self.project_id}#{self.build_number}"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATES
-
 
 class LogLevel(models.TextChoices):
     DEBUG = "DEBUG"

@@ -18,7 +18,8 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
-def _conflict(build_id, action: str) -> Conflict:
+def _conflict(build_id, action: str) -> Conflict | NotFound:
+    """The error for a refused transition: 409 with the current status, or 404 if the build is gone."""
     current = Build.objects.filter(pk=build_id).values_list("status", flat=True).first()
     if current is None:
         return NotFound("Build not found")
@@ -72,7 +73,9 @@ def start_build(*, build: Build, user) -> Build:
     with transaction.atomic():
         build = _swap(build, action="start", status=BuildStatus.IN_PROGRESS, started_at=timezone.now(),
                       heartbeat_at=timezone.now())
-        transaction.on_commit(lambda: dispatch_build(build.pk))
+        # robust: the start is committed whatever the broker says; a build whose dispatch was
+        # lost waits in line and the reaper hands it to a worker (BUILD_LOST_AFTER_SECONDS).
+        transaction.on_commit(lambda: dispatch_build(build.pk), robust=True)
     logger.info("build %s started by %s", build.pk, getattr(user, "pk", None))
     return build
 
@@ -86,8 +89,7 @@ def cancel_build(*, build: Build, user, reason: str | None = None) -> Build:
     if build.slot_acquired_at is None:
         # No worker holds it (queued, or waiting for a slot): the API writes the last line.
         append_log_lines(build.pk, [events.system_line(f"Build cancelled by {who}: {reason}", level="WARN")])
-        events.publish_finished(build)
-        release_slot_and_dispatch(build.tenant_id)
+        transaction.on_commit(lambda: events.publish_finished(build))  # after that line is readable
     # Otherwise the worker notices within BUILD_CANCEL_POLL_SECONDS, stops the process tree,
     # writes its last lines and publishes the end of the stream.
     return build
@@ -125,11 +127,11 @@ def claim_build_slot(*, build_id, worker: str) -> Build | None:
         if build is None or build.status != BuildStatus.IN_PROGRESS or build.slot_acquired_at is not None:
             return None
         tenant = Tenant.objects.select_for_update().get(pk=build.tenant_id)
-        waiting = Build.objects.for_tenant(tenant).filter(status=BuildStatus.IN_PROGRESS)
-        running = waiting.filter(slot_acquired_at__isnull=False).count()
+        in_progress = Build.objects.for_tenant(tenant).filter(status=BuildStatus.IN_PROGRESS)
+        running = in_progress.filter(slot_acquired_at__isnull=False).count()
         free = tenant.running_build_limit - running
         first_in_line = list(
-            waiting.filter(slot_acquired_at__isnull=True).order_by("started_at", "id").values_list("pk", flat=True)[
+            in_progress.filter(slot_acquired_at__isnull=True).order_by("started_at", "id").values_list("pk", flat=True)[
                 : max(free, 0)
             ]
         )

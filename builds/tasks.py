@@ -5,11 +5,11 @@ from celery.signals import worker_ready
 
 
 @worker_ready.connect
-def clean_up_after_a_dead_predecessor(**kwargs) -> None:
-    """A worker restarted after a crash first kills the build processes its predecessor left."""
-    from builds.executors.process import kill_orphaned_processes
+def start_reaping(**kwargs) -> None:
+    """Each worker reaps: its first pass kills the build processes a crashed predecessor left."""
+    from builds.dispatch import start_reaper
 
-    kill_orphaned_processes()
+    start_reaper()
 
 
 @shared_task(name="builds.tasks.run_build", acks_late=False, ignore_result=True)
@@ -17,10 +17,3 @@ def run_build(build_id: str) -> None:
     from builds.engine import execute_build
 
     execute_build(build_id)
-
-
-@shared_task(name="builds.tasks.reap_builds", ignore_result=True)
-def reap_builds() -> None:
-    from builds.engine import reap
-
-    reap()

@@ -53,12 +53,6 @@ def query_choice(request: Request, name: str, choices: Iterable[str], *, default
     return raw
 
 
-def reject_unknown_query_params(request: Request, allowed: Iterable[str]) -> None:
-    unknown = sorted(set(request.query_params) - set(allowed))
-    if unknown:
-        raise InvalidRequest("Unknown query parameter", details={name: "Unknown query parameter." for name in unknown})
-
-
 @dataclass(frozen=True)
 class Page:
     items: list

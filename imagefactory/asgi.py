@@ -8,11 +8,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagefactory.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
-from builds.dispatch import start_embedded_services  # noqa: E402
+from builds.dispatch import start_reaper  # noqa: E402
 from builds.routing import websocket_urlpatterns  # noqa: E402
 
-start_embedded_services()  # embedded mode: the lost-build reaper timer; no-op with Redis
+if not settings.SERVICES_MODE:
+    start_reaper()  # embedded mode: this process runs the builds, so it reaps them too
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,

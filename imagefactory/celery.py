@@ -1,4 +1,4 @@
-"""The Celery app: build tasks on the `builds` queue, the lost-build reaper on beat."""
+"""The Celery app: build tasks on the `builds` queue; each worker also runs the lost-build reaper."""
 
 import os
 

@@ -52,11 +52,6 @@ def hit(scope: str, *, limit: int, window_seconds: int) -> WindowCount:
     return WindowCount(limit=limit, count=count, reset_at=window_start + window_seconds)
 
 
-def peek(scope: str, *, window_seconds: int) -> int:
-    now = int(time.time())
-    return cache.get(f"ratelimit:{scope}:{now - now % window_seconds}", 0)
-
-
 def rate_limit_headers(window: WindowCount) -> dict[str, str]:
     return {
         "X-RateLimit-Limit": str(window.limit),
@@ -65,14 +60,20 @@ def rate_limit_headers(window: WindowCount) -> dict[str, str]:
     }
 
 
-def _request_scope(request: HttpRequest) -> str:
-    """Per user and tenant when the caller presents a valid access token, else per address."""
+def _request_scopes(request: HttpRequest) -> list[tuple[str, int]]:
+    """(bucket, limit) pairs this request counts against.
+
+    A token holder counts per user and tenant, and per user across all tenants (a ceiling, so
+    that spraying X-Tenant-ID values gains nothing); anyone else per client address.
+    """
     from accounts.authentication import user_id_from_bearer
 
     user_id = user_id_from_bearer(request.headers.get("Authorization", ""))
     if user_id is None:
-        return f"addr:{client_address(request)}"
-    return f"user:{user_id}:tenant:{_tenant_key(request.headers.get('X-Tenant-ID', ''))}"
+        return [(f"addr:{client_address(request)}", settings.RATE_LIMIT_REQUESTS)]
+    tenant = _tenant_key(request.headers.get("X-Tenant-ID", ""))
+    return [(f"user:{user_id}:tenant:{tenant}", settings.RATE_LIMIT_REQUESTS),
+            (f"user:{user_id}:all", settings.RATE_LIMIT_USER_REQUESTS)]
 
 
 def _tenant_key(header: str) -> str:
@@ -95,14 +96,13 @@ class RateLimitMiddleware:
         if not request.path.startswith("/api/v1/") or request.path.startswith(EXEMPT_PREFIXES):
             return self.get_response(request)
         try:
-            window = hit(
-                _request_scope(request),
-                limit=settings.RATE_LIMIT_REQUESTS,
-                window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS,
-            )
+            windows = [hit(scope, limit=limit, window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS)
+                       for scope, limit in _request_scopes(request)]
         except Exception:  # an unreachable cache must not take the API down with it
             logger.warning("rate limiter unavailable; request not counted", exc_info=True)
             return self.get_response(request)
+        # The headers describe the bucket the caller is closest to exhausting.
+        window = max(windows, key=lambda w: (w.exceeded, -w.remaining))
         if window.exceeded:
             response = envelope_response(
                 429,

@@ -42,6 +42,9 @@ if not SECRET_KEY:
     SECRET_KEY = "imagefactory-insecure-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+# Keys for credentials stored in the database; the first encrypts, all decrypt (rotation).
+# Empty: SECRET_KEY. To rotate SECRET_KEY, list the old one here after the new one.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 
 INSTALLED_APPS = [
     "daphne",
@@ -156,13 +159,6 @@ BUILD_QUEUE = os.environ.get("BUILD_QUEUE", "builds")
 CELERY_TASK_DEFAULT_QUEUE = BUILD_QUEUE
 CELERY_TASK_ROUTES = {"builds.tasks.*": {"queue": BUILD_QUEUE}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
-CELERY_BEAT_SCHEDULE = {
-    "reap-lost-builds": {
-        "task": "builds.tasks.reap_builds",
-        "schedule": float(env_int("BUILD_REAPER_INTERVAL_SECONDS", 15)),
-        "options": {"queue": BUILD_QUEUE},
-    },
-}
 
 # --- REST framework, JWT, schema ------------------------------------------------------
 REST_FRAMEWORK = {
@@ -260,6 +256,8 @@ DEFAULT_BUILD_TIMEOUT_SECONDS = 1800
 
 RATE_LIMIT_REQUESTS = env_int("RATE_LIMIT_REQUESTS", 1000)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60)
+# Per user across all tenants: a ceiling, so that varying X-Tenant-ID cannot multiply the limit.
+RATE_LIMIT_USER_REQUESTS = env_int("RATE_LIMIT_USER_REQUESTS", 5 * RATE_LIMIT_REQUESTS)
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
 LOGIN_RATE_WINDOW_SECONDS = env_int("LOGIN_RATE_WINDOW_SECONDS", 60)
 DEFAULT_MAX_QUEUED_BUILDS = env_int("DEFAULT_MAX_QUEUED_BUILDS", 100)

@@ -229,7 +229,7 @@ class Stack:
     """daphne serving the API (and, with REDIS_URL, Celery workers), on the test database.
 
     Embedded mode: daphne alone runs builds in its in-process pool. Services mode: daphne plus a
-    `celery -A imagefactory worker -Q builds -B` process, all sharing PostgreSQL and Redis.
+    `celery -A imagefactory worker -Q builds` process, all sharing PostgreSQL and Redis.
     """
 
     def __init__(self, workdir: Path, *, extra_env: dict[str, str] | None = None):
@@ -291,7 +291,7 @@ class Stack:
     def start_worker(self, *, concurrency: int = 4) -> subprocess.Popen:
         name = f"w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h"
         worker = self._spawn([sys.executable, "-m", "celery", "-A", "imagefactory", "worker", "-Q", self.queue,
-                              "-B", "-s", str(self.workdir / f"beat-{name[:8]}"), "-c", str(concurrency),
+                              "-c", str(concurrency),
                               "-n", name, "--without-gossip", "--without-mingle", "-l", "INFO"],
                              f"worker{len(self.workers)}.log")
         self.workers.append(worker)
@@ -319,7 +319,7 @@ class Stack:
         return sorted((self.workdir / "workspaces").glob(f"build-{build_id}-*"))
 
     def kill_worker(self, worker: subprocess.Popen) -> None:
-        """SIGKILL the worker's whole process group (main process, pool children, beat)."""
+        """SIGKILL the worker's whole process group (main process and pool children)."""
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
 

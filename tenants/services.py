@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.models import User
-from imagefactory.errors import Conflict, InvalidRequest
+from imagefactory.errors import Conflict, InvalidRequest, NotFound
 from tenants.models import Membership, Role, Tenant
 
 OWNER_ROLE = "owner"
@@ -32,10 +32,14 @@ def _role(name: str) -> Role:
     return role
 
 
-def _lock_owners(tenant: Tenant) -> int:
-    """Locks the tenant row so two demotions of the last two owners cannot both pass."""
-    Tenant.objects.select_for_update().get(pk=tenant.pk)
-    return Membership.objects.filter(tenant=tenant, role__name=OWNER_ROLE).count()
+def _lock_owners(membership: Membership) -> tuple[Membership, int]:
+    """Locks the tenant row (two demotions of the last two owners cannot both pass), then
+    re-reads the membership: a concurrent request may have changed or removed it."""
+    Tenant.objects.select_for_update().get(pk=membership.tenant_id)
+    current = Membership.objects.select_related("role").filter(pk=membership.pk).first()
+    if current is None:
+        raise NotFound("Member not found")
+    return current, Membership.objects.filter(tenant_id=membership.tenant_id, role__name=OWNER_ROLE).count()
 
 
 def add_member(*, tenant: Tenant, email: str, role_name: str) -> Membership:
@@ -53,8 +57,7 @@ def add_member(*, tenant: Tenant, email: str, role_name: str) -> Membership:
 @transaction.atomic
 def change_member_role(*, membership: Membership, role_name: str) -> Membership:
     role = _role(role_name)
-    owners = _lock_owners(membership.tenant)
-    membership.refresh_from_db()
+    membership, owners = _lock_owners(membership)
     if membership.role.name == OWNER_ROLE and role.name != OWNER_ROLE and owners <= 1:
         raise Conflict("A tenant must keep at least one owner", details={"reason": "last_owner"})
     membership.role = role
@@ -64,8 +67,7 @@ def change_member_role(*, membership: Membership, role_name: str) -> Membership:
 
 @transaction.atomic
 def remove_member(*, membership: Membership) -> None:
-    owners = _lock_owners(membership.tenant)
-    membership.refresh_from_db()
+    membership, owners = _lock_owners(membership)
     if membership.role.name == OWNER_ROLE and owners <= 1:
         raise Conflict("A tenant must keep at least one owner", details={"reason": "last_owner"})
     membership.delete()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -207,9 +209,34 @@ class PlainTextRenderer(BaseRenderer):
         return data if isinstance(data, (bytes, str)) else JSONRenderer().render(data)
 
 
-def _plain_text_lines(lines):
-    for line in lines.iterator(chunk_size=2000):
-        yield f"{line.timestamp.isoformat().replace('+00:00', 'Z')} {line.level:<5} {line.message}\n"
+TEXT_CHUNK_LINES = 2000
+
+
+def _plain_text_chunk(build_id, after_seq: int) -> tuple[str, int | None]:
+    """The text of the next TEXT_CHUNK_LINES lines after after_seq, and the seq to continue after (None: done)."""
+    lines = selectors.log_lines_after(build_id, after_seq=after_seq, limit=TEXT_CHUNK_LINES)
+    text = "".join(f"{line.timestamp.isoformat().replace('+00:00', 'Z')} {line.level:<5} {line.message}\n"
+                   for line in lines)
+    return text, (lines[-1].seq if len(lines) == TEXT_CHUNK_LINES else None)
+
+
+def _plain_text_lines(build_id):
+    """The whole log as text, chunk by chunk, for a sync server (WSGI, the test client)."""
+    after: int | None = 0
+    while after is not None:
+        text, after = _plain_text_chunk(build_id, after)
+        if text:
+            yield text
+
+
+async def _plain_text_lines_async(build_id):
+    """The same, for ASGI (daphne): a sync iterator would be read into memory whole before sending."""
+    fetch = sync_to_async(_plain_text_chunk)
+    after: int | None = 0
+    while after is not None:
+        text, after = await fetch(build_id, after)
+        if text:
+            yield text
 
 
 LOG_FORMATS = ("json", "text")
@@ -246,8 +273,9 @@ class BuildLogsView(APIView):
         query_choice(request, "format", LOG_FORMATS, default=None)
         build = _build(request, build_id)
         if request.accepted_renderer.format == "text":
-            response = StreamingHttpResponse(_plain_text_lines(selectors.log_lines(build)),
-                                             content_type="text/plain; charset=utf-8")
+            under_asgi = isinstance(request._request, ASGIRequest)
+            lines = (_plain_text_lines_async if under_asgi else _plain_text_lines)(build.pk)
+            response = StreamingHttpResponse(lines, content_type="text/plain; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="build-{build.build_number}.log"'
             return response
         offset = query_int(request, "offset", default=0, minimum=0, maximum=10**9)

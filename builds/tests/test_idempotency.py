@@ -209,3 +209,40 @@ def test_concurrent_failing_requests_with_the_same_key_never_500(race_settings, 
 
     assert {r.status_code for r in responses} <= {400, 409}, [r.content for r in responses]
     assert IdempotencyRecord.objects.count() == 0
+
+
+def test_a_reservation_abandoned_by_a_dead_request_is_taken_over(owner_api, owner, tenant, project):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from builds.idempotency import ABANDONED_AFTER_SECONDS
+    from builds.models import Build, IdempotencyRecord
+
+    body = {"project_id": str(project.pk), "git_branch": "main"}
+    first = owner_api.post("/api/v1/builds", body, format="json", HTTP_IDEMPOTENCY_KEY="died-mid-request")
+    record = IdempotencyRecord.objects.get(key="died-mid-request")
+    # What a request killed between reserving the key and committing leaves: a pending record, no build.
+    Build.objects.filter(pk=first.json()["id"]).delete()
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        response_status=None, response_body=None,
+        created_at=timezone.now() - timedelta(seconds=ABANDONED_AFTER_SECONDS + 1))
+
+    retried = owner_api.post("/api/v1/builds", body, format="json", HTTP_IDEMPOTENCY_KEY="died-mid-request")
+
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+    assert Build.objects.filter(project=project).count() == 1
+
+
+def test_a_recent_reservation_still_answers_in_progress(owner_api, project, monkeypatch):
+    from builds.models import IdempotencyRecord
+
+    monkeypatch.setattr("builds.idempotency.WAIT_FOR_FIRST_SECONDS", 0.1)
+    body = {"project_id": str(project.pk), "git_branch": "main"}
+    owner_api.post("/api/v1/builds", body, format="json", HTTP_IDEMPOTENCY_KEY="busy")
+    IdempotencyRecord.objects.filter(key="busy").update(response_status=None, response_body=None)
+
+    response = owner_api.post("/api/v1/builds", body, format="json", HTTP_IDEMPOTENCY_KEY="busy")
+
+    assert response.status_code == 409
+    assert response.json()["details"]["reason"] == "idempotency_request_in_progress"

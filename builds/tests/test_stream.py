@@ -12,6 +12,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 import pytest
+import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
@@ -453,3 +454,56 @@ def test_slow_client_is_closed_with_1013_and_resumes_while_a_normal_client_gets_
     resumed = run(collect(stream_url(stack, build["id"], since=last_seen), headers))
 
     assert_complete_stream(resumed, member_client, build["id"], status="success", since=last_seen)
+
+
+# --- the plain-text log download, streamed by daphne ---------------------------------------------
+
+# Served a sync iterator under ASGI, Django warns and reads it into memory whole before sending. daphne
+# (at its default verbosity) routes Python warnings into Twisted's discarded log, so this daphne turns
+# exactly that warning into an error: the download then breaks and the traceback is in daphne's log.
+SYNC_ITERATOR_WARNING = "StreamingHttpResponse must consume synchronous iterators"
+
+
+@pytest.fixture
+def strict_stack(transactional_db, tmp_path):
+    """A daphne of its own on the test database, where Django's sync-iterator warning is an error."""
+    from imagefactory.testing import Stack
+
+    strict = Stack(tmp_path / "strict", extra_env={"PYTHONWARNINGS": f"error:{SYNC_ITERATOR_WARNING}"})
+    strict.start_server()
+    yield strict
+    strict.stop()
+
+
+def test_text_log_download_is_streamed_by_daphne_line_by_line(strict_stack, owner, tenant, project, make_build):
+    """Several fetch chunks of lines arrive complete and in order, from an async iterator: daphne
+    streams them as they are read instead of Django reading the whole log into memory first."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from builds.logstore import append_log_lines
+    from imagefactory.testing import StackClient
+
+    build = make_build(project, status="failed")
+    start = timezone.now()
+    append_log_lines(build.pk, [
+        {"timestamp": start + timedelta(milliseconds=n), "level": "ERROR" if n % 1000 == 0 else "INFO",
+         "message": f"line {n} of the download", "metadata": {"step": "build"}}
+        for n in range(1, 4502)
+    ])
+    client = StackClient(strict_stack, owner, tenant)
+
+    try:
+        with client.get(f"/builds/{build.pk}/logs?format=text", stream=True) as response:
+            assert response.status_code == 200, response.text
+            assert response.headers["Content-Type"].startswith("text/plain")
+            lines = [line.decode() for line in response.iter_lines(chunk_size=8192)]
+    except requests.RequestException as exc:
+        pytest.fail(f"the download broke off: {exc}\n{strict_stack.logs()}")
+
+    assert len(lines) == 4501, strict_stack.logs()
+    for n, line in enumerate(lines, start=1):
+        level = "ERROR" if n % 1000 == 0 else "INFO "
+        assert line.endswith(f" {level} line {n} of the download"), (n, line)
+    assert SYNC_ITERATOR_WARNING not in strict_stack.logs()

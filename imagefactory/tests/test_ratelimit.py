@@ -108,3 +108,14 @@ def test_django_error_pages_replaced_by_the_envelope_keep_the_rate_limit_headers
     response = owner_api.get("/api/v1/projects", HTTP_HOST="evil.example.com")
     assert_envelope(response, 400, "INVALID_REQUEST")
     assert all(header in response for header in RATE_HEADERS)
+
+
+def test_spraying_tenant_ids_hits_the_per_user_ceiling(settings, api, owner):
+    import uuid
+
+    settings.RATE_LIMIT_REQUESTS = 100
+    settings.RATE_LIMIT_USER_REQUESTS = 4
+    responses = [api(owner, tenant_header=str(uuid.uuid4())).get("/api/v1/projects") for _ in range(5)]
+
+    assert [r.status_code for r in responses] == [403, 403, 403, 403, 429]
+    assert responses[-1]["X-RateLimit-Limit"] == "4" and responses[-1]["Retry-After"]

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from imagefactory.errors import NotFound
 from imagefactory.testing import access_token_for, assert_envelope
 from tenants.models import Membership
 
@@ -174,3 +175,18 @@ def test_concurrent_demotions_of_the_last_two_owners_leave_one(transactional_db,
     success = 200 if action == "demote" else 204
     # The loser either lost its own owner role first (403) or saw one owner left under the lock (409).
     assert sorted(statuses) in ([success, 403], [success, 409]), statuses
+
+
+@pytest.mark.parametrize("change", ["patch", "delete"])
+def test_a_member_removed_meanwhile_answers_404_not_500(tenant, make_user, roles, change):
+    from tenants import services
+
+    member = Membership.objects.create(user=make_user(), tenant=tenant, role=roles["viewer"])
+    stale = Membership.objects.get(pk=member.pk)  # what a slower concurrent request had loaded
+    services.remove_member(membership=member)
+
+    with pytest.raises(NotFound):
+        if change == "patch":
+            services.change_member_role(membership=stale, role_name="developer")
+        else:
+            services.remove_member(membership=stale)
