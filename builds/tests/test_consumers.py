@@ -17,10 +17,11 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from builds import events, selectors
-from builds.consumers import DaphneSocket
+from builds import events, selectors, services
+from builds.consumers import BuildLogStreamConsumer, DaphneSocket
 from builds.logstore import append_log_lines
 from builds.models import Build, BuildLogLine
 from builds.routing import websocket_urlpatterns
@@ -255,3 +256,65 @@ def test_the_initial_replay_is_paced_not_limited(stream, backlog):
     messages, code = run(scenario())
 
     assert seqs(messages) == list(range(1, 46)) and code == 1000
+
+
+# --- the status poller: the end (or the deletion) when no event says so -------------------------
+
+def test_a_build_deleted_while_connected_gets_one_not_found_frame_and_4404(stream, settings):
+    settings.STREAM_STATUS_POLL_SECONDS = 0.05
+    store(stream.build, 1, 3)
+
+    def delete_build():
+        with transaction.atomic():
+            services.delete_build(build=Build.objects.get(pk=stream.build.pk))
+
+    async def scenario():
+        communicator = stream.communicator()
+        assert (await communicator.connect())[0]
+        first = await receive_lines(communicator, 3)
+        await database_sync_to_async(delete_build)()
+        rest, code = await receive_to_close(communicator)
+        return first, rest, code
+
+    first, rest, code = run(scenario())
+
+    assert seqs(first) == [1, 2, 3]
+    assert len(rest) == 1, rest
+    assert set(rest[0]) == {"error", "code", "timestamp", "trace_id", "details"}
+    assert rest[0]["code"] == "NOT_FOUND" and rest[0]["error"] == "Build was deleted"
+    assert code == 4404
+    assert not Build.objects.filter(pk=stream.build.pk).exists()
+
+
+def test_a_failing_status_read_does_not_stop_the_poller(stream, settings, caplog):
+    """The end event is lost and the first status read fails: the next reads still end the stream."""
+    settings.STREAM_STATUS_POLL_SECONDS = 0.05
+    store(stream.build, 1, 2)
+    read_status, reads = BuildLogStreamConsumer.__dict__["_build_state"], []
+
+    async def flaky_read(consumer):
+        reads.append(consumer.build_id)
+        if len(reads) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return await read_status(consumer)
+
+    async def scenario():
+        communicator = stream.communicator()
+        with mock.patch.object(BuildLogStreamConsumer, "_build_state", flaky_read):
+            assert (await communicator.connect())[0]
+            first = await receive_lines(communicator, 2)
+            async with asyncio.timeout(10):
+                while len(reads) < 2:  # polled again after the failure
+                    await asyncio.sleep(0.01)
+            # terminal, but no end event published: only the poller can end the stream
+            await database_sync_to_async(Build.objects.filter(pk=stream.build.pk).update)(
+                status="success", completed_at=timezone.now())
+            rest, code = await receive_to_close(communicator)
+        return first + rest, code
+
+    messages, code = run(scenario())
+
+    assert seqs(messages) == [1, 2]
+    assert messages[-1]["metadata"] == {"event": "end", "status": "success", "seq": "2", "step": "system"}
+    assert code == 1000
+    assert "reading its status failed" in caplog.text and "server closed the connection" in caplog.text
