@@ -70,10 +70,8 @@ import asyncio
 import json
 import logging
 import re
-import socket
 from collections import deque
 from datetime import timedelta
-from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -83,6 +81,7 @@ from django.utils import timezone
 
 from accounts.authentication import authenticate_access_token, bearer_token
 from builds import events, selectors
+from builds.daphne_socket import CLOSE_TRY_AGAIN_LATER, DaphneSocket
 from builds.models import TERMINAL_STATES, Build, BuildStatus
 from imagefactory.api import parse_uuid
 from imagefactory.context import choose_trace_id, trace_id_var
@@ -95,7 +94,6 @@ logger = logging.getLogger(__name__)
 REPLAY_CHUNK = 500
 CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 404: 4404}
 CLOSE_NORMAL = 1000
-CLOSE_TRY_AGAIN_LATER = 1013
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
 # Channel-layer events touch no database: skip Channels' per-message close_old_connections hop.
 _LAYER_EVENTS = {"log.lines": "log_lines", "build.finished": "build_finished"}
@@ -121,49 +119,6 @@ def parse_since(raw: str | None) -> int:
 
 def _seq(line: dict) -> int:
     return int(line["metadata"]["seq"])
-
-
-class DaphneSocket:
-    """The Twisted transport behind daphne's ASGI send: how many bytes still wait to be written.
-
-    daphne's send is ``functools.partial(server.handle_reply, protocol)``; anything else (e.g.
-    Channels' WebsocketCommunicator) has no transport and reports an empty buffer.
-    """
-
-    def __init__(self, send: Any):
-        protocol = next(iter(getattr(send, "args", ())), None)
-        transport = getattr(protocol, "transport", None)
-        usable = all(hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen"))
-        self.protocol = protocol if usable else None
-        self.transport = transport if usable else None
-
-    def backlog_bytes(self) -> int:
-        t = self.transport
-        if t is None:
-            return 0
-        return len(t.dataBuffer) - t.offset + t._tempDataLen
-
-    def bound_kernel_buffer(self, size: int) -> None:
-        """Keeps the kernel's send buffer small, so that the backlog is visible to us, not hidden there."""
-        if self.transport is not None and size > 0:
-            try:
-                self.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
-            except (AttributeError, OSError):
-                logger.debug("could not bound SO_SNDBUF", exc_info=True)
-
-    def close_try_again_later(self, grace_seconds: float) -> bool:
-        """Sends close 1013; False when not under daphne (the caller closes through ASGI then).
-
-        daphne's ASGI close goes through autobahn's sendClose, which only allows 1000 and
-        3000-4999; sendCloseFrame (what daphne itself uses for 1011) sends any code. autobahn
-        drops a peer that does not answer a close within 1 s; a slow reader first has to read
-        its backlog, so it gets grace_seconds.
-        """
-        if self.protocol is None or not hasattr(self.protocol, "sendCloseFrame"):
-            return False
-        self.protocol.closeHandshakeTimeout = grace_seconds
-        self.protocol.sendCloseFrame(code=CLOSE_TRY_AGAIN_LATER)
-        return True
 
 
 class BuildLogStreamConsumer(AsyncWebsocketConsumer):

@@ -21,7 +21,8 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from builds import events, selectors, services
-from builds.consumers import BuildLogStreamConsumer, DaphneSocket
+from builds.consumers import BuildLogStreamConsumer
+from builds.daphne_socket import DaphneSocket
 from builds.logstore import append_log_lines
 from builds.models import Build, BuildLogLine
 from builds.routing import websocket_urlpatterns
