@@ -223,3 +223,31 @@ def test_secrets_include_the_encoded_forms_tools_print():
     assert base64.b64encode(b"robot:s3cret/pass").decode() in secrets
     assert base64.b64encode(b"deploy:git-pw").decode() in secrets
     assert "robot" not in secrets and "deploy" not in secrets  # user names are not secret
+
+
+def test_https_credentials_reach_git_through_askpass_not_the_command_line(tmp_path):
+    """git's own credential prompt (what `git clone` of a private https repository runs) gets them."""
+    spec = BuildSpec(build_id="b", build_number=1, repository_url="https://git.example.com/team/app.git",
+                     git_branch="main", git_commit=None, default_branch="main", dockerfile_path="Dockerfile",
+                     build_context=".", git_username="deploy-bot", git_password="pa ss'w\"ord")
+    env = BuildahExecutor()._git_env(spec, tmp_path)
+
+    asked = subprocess.run(["git", "credential", "fill"], input="protocol=https\nhost=git.example.com\n\n",
+                           env=env, capture_output=True, text=True, check=True)
+
+    assert "username=deploy-bot\n" in asked.stdout and "password=pa ss'w\"ord\n" in asked.stdout
+    assert "pa ss" not in env["GIT_ASKPASS"] and "pa ss" not in (tmp_path / "askpass.sh").read_text()
+
+
+def test_an_ssh_key_is_written_private_and_handed_to_git(tmp_path):
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----"
+    spec = BuildSpec(build_id="b", build_number=1, repository_url="git@git.example.com:team/app.git",
+                     git_branch="main", git_commit=None, default_branch="main", dockerfile_path="Dockerfile",
+                     build_context=".", git_ssh_private_key=key)
+
+    env = BuildahExecutor()._git_env(spec, tmp_path)
+
+    key_file = tmp_path / "id_key"
+    assert key_file.read_text() == key + "\n" and key_file.stat().st_mode & 0o777 == 0o600
+    assert env["GIT_SSH_COMMAND"].startswith(f"ssh -i {key_file} ") and "IdentitiesOnly=yes" in env["GIT_SSH_COMMAND"]
+    assert not (tmp_path / "src").exists()  # outside the checkout, so never in a build context
