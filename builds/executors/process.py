@@ -13,17 +13,24 @@ from pathlib import Path
 from builds.executors.base import BuildInterrupted, BuildPlatformError
 
 
+def _stat(pid: int | str) -> list[bytes] | None:
+    """/proc/<pid>/stat after the command name: [state, ppid, pgrp, ...]; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _live_stats() -> list[tuple[int, list[bytes]]]:
+    return [(int(entry), fields) for entry in os.listdir("/proc")
+            if entry.isdigit() and (fields := _stat(entry)) is not None]
+
+
 def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
+    for pid, fields in _live_stats():
+        children.setdefault(int(fields[1]), []).append(pid)
     return children
 
 
@@ -46,11 +53,8 @@ def _signal_all(pids: Sequence[int], sig: int) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
+    fields = _stat(pid)
+    return fields is not None and fields[0] != b"Z"
 
 
 # Marks every process a build starts with the worker's pid (see kill_orphaned_processes).
@@ -124,16 +128,7 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    fields = stat.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != b"Z":
-                return True
-    return False
+    return any(int(fields[2]) == pgid and fields[0] != b"Z" for _, fields in _live_stats())
 
 
 def kill_orphaned_processes() -> int:
