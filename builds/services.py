@@ -117,6 +117,16 @@ def delete_build(*, build: Build) -> None:
 
 # --- Engine side ---------------------------------------------------------------------------
 
+def _first_in_line(tenant: Tenant) -> list:
+    """Ids of the waiting builds that the tenant's free slots go to: longest waiting first (FIFO)."""
+    in_progress = Build.objects.for_tenant(tenant).filter(status=BuildStatus.IN_PROGRESS)
+    free = tenant.running_build_limit - in_progress.filter(slot_acquired_at__isnull=False).count()
+    if free <= 0:
+        return []
+    waiting = in_progress.filter(slot_acquired_at__isnull=True).order_by("started_at", "id")
+    return list(waiting.values_list("pk", flat=True)[:free])
+
+
 def claim_build_slot(*, build_id, worker: str) -> Build | None:
     """Gives the build a running slot if its tenant has one free and it is first in line (FIFO).
 
@@ -127,15 +137,7 @@ def claim_build_slot(*, build_id, worker: str) -> Build | None:
         if build is None or build.status != BuildStatus.IN_PROGRESS or build.slot_acquired_at is not None:
             return None
         tenant = Tenant.objects.select_for_update().get(pk=build.tenant_id)
-        in_progress = Build.objects.for_tenant(tenant).filter(status=BuildStatus.IN_PROGRESS)
-        running = in_progress.filter(slot_acquired_at__isnull=False).count()
-        free = tenant.running_build_limit - running
-        first_in_line = list(
-            in_progress.filter(slot_acquired_at__isnull=True).order_by("started_at", "id").values_list("pk", flat=True)[
-                : max(free, 0)
-            ]
-        )
-        if build.pk not in first_in_line:
+        if build.pk not in _first_in_line(tenant):
             return None
         now = timezone.now()
         won = Build.objects.filter(pk=build.pk, status=BuildStatus.IN_PROGRESS, slot_acquired_at__isnull=True).update(
@@ -204,16 +206,7 @@ def release_slot_and_dispatch(tenant_id) -> int:
     """Hands free slots of the tenant to the builds waiting longest; returns how many were sent."""
     from builds.dispatch import dispatch_build
 
-    tenant = Tenant.objects.get(pk=tenant_id)
-    in_progress = Build.objects.for_tenant(tenant).filter(status=BuildStatus.IN_PROGRESS)
-    free = tenant.running_build_limit - in_progress.filter(slot_acquired_at__isnull=False).count()
-    if free <= 0:
-        return 0
-    waiting = list(
-        in_progress.filter(slot_acquired_at__isnull=True).order_by("started_at", "id").values_list("pk", flat=True)[
-            :free
-        ]
-    )
+    waiting = _first_in_line(Tenant.objects.get(pk=tenant_id))
     for build_id in waiting:
         dispatch_build(build_id)
     return len(waiting)
