@@ -86,6 +86,7 @@ from builds.models import TERMINAL_STATES, Build, BuildStatus
 from imagefactory.api import parse_uuid
 from imagefactory.context import choose_trace_id, trace_id_var
 from imagefactory.errors import ApiError, InvalidRequest, NotFound, envelope
+from imagefactory.timestamps import iso_z
 from tenants.access import resolve_tenant_access
 from tenants.permissions import BUILD_READ
 
@@ -347,7 +348,7 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
                 pass
 
     def _control(self, message: str, *, level: str, **metadata: str) -> dict:
-        return {"build_id": str(self.build_id), "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+        return {"build_id": str(self.build_id), "timestamp": iso_z(),
                 "level": level, "message": message,
                 "metadata": {**metadata, "seq": str(self.last_seq), "step": "system"}}
 

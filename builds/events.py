@@ -11,6 +11,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
+from imagefactory.timestamps import iso_z
+
 logger = logging.getLogger(__name__)
 
 _loop_lock = threading.Lock()
@@ -54,7 +56,7 @@ def line_payload(line) -> dict[str, Any]:
     metadata["seq"] = str(line.seq)
     return {
         "build_id": str(line.build_id),
-        "timestamp": line.timestamp.isoformat().replace("+00:00", "Z"),
+        "timestamp": iso_z(line.timestamp),
         "level": line.level,
         "message": line.message,
         "metadata": metadata,

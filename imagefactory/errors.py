@@ -7,12 +7,12 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
-from django.utils import timezone
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from imagefactory.context import current_trace_id
+from imagefactory.timestamps import iso_z
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def envelope(status: int, message: str, *, code: str | None = None, details: Any
     return {
         "error": message,
         "code": code or CODES_BY_STATUS.get(status, "ERROR"),
-        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+        "timestamp": iso_z(),
         "trace_id": current_trace_id(),
         "details": details if details is not None else {},
     }

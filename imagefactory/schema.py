@@ -35,6 +35,7 @@ ERROR_RESPONSES = {
     }.items()
 }
 
+
 def page_of(item_serializer: type[serializers.Serializer], *, key: str, name: str) -> serializers.Serializer:
     """The list envelope of the guide: {<key>: [...], total_count, page, limit, has_more}."""
     return inline_serializer(name=name, fields={

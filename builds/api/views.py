@@ -29,6 +29,7 @@ from builds.models import BuildStatus
 from imagefactory.api import get_or_404, paginate, parse_uuid, query_choice, query_int
 from imagefactory.errors import InvalidRequest
 from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, integer, page_of
+from imagefactory.timestamps import iso_z
 from tenants import permissions as perms
 
 PROJECT_PAGE = page_of(ProjectSerializer, key="projects", name="ProjectList")
@@ -215,7 +216,7 @@ TEXT_CHUNK_LINES = 2000
 def _plain_text_chunk(build_id, after_seq: int) -> tuple[str, int | None]:
     """The text of the next TEXT_CHUNK_LINES lines after after_seq, and the seq to continue after (None: done)."""
     lines = selectors.log_lines_after(build_id, after_seq=after_seq, limit=TEXT_CHUNK_LINES)
-    text = "".join(f"{line.timestamp.isoformat().replace('+00:00', 'Z')} {line.level:<5} {line.message}\n"
+    text = "".join(f"{iso_z(line.timestamp)} {line.level:<5} {line.message}\n"
                    for line in lines)
     return text, (lines[-1].seq if len(lines) == TEXT_CHUNK_LINES else None)
 
