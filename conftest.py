@@ -14,7 +14,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from imagefactory.testing import POSTGRES_ONLY, access_token_for
+import imagefactory.celery  # noqa: F401 — in-process dispatch (services mode) uses this app
+from testing import POSTGRES_ONLY, access_token_for
 
 REQUIRE_SERVICES = os.environ.get("IMAGEFACTORY_REQUIRE_SERVICES", "")
 
@@ -57,7 +58,7 @@ def _fast_password_hashing(settings):
 def roles(db):
     """The built-in roles (a flushed transactional database loses the data migration's rows)."""
     from tenants.models import Role
-    from tenants.permissions import BUILTIN_ROLES
+    from tenants.roles import BUILTIN_ROLES
 
     return {
         name: Role.objects.update_or_create(name=name, defaults={"permissions": list(perms)})[0]

@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
-from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from imagefactory.errors import Unauthorized
+from accounts.models import User
+from imagefactory.core.errors import Unauthorized
+from imagefactory.core.tokens import request_access_token, verify_access_token
 
 
-class AccessTokenAuthentication(JWTAuthentication):
-    """simplejwt with our envelope; only access tokens, only active users."""
-
-    www_authenticate_realm = "api"
-
-    def authenticate(self, request: Request):
-        try:
-            return super().authenticate(request)
-        except (InvalidToken, TokenError) as exc:
-            raise Unauthorized("Token is invalid or expired") from exc
-
-    def get_user(self, validated_token):
-        try:
-            user = super().get_user(validated_token)
-        except Exception as exc:
-            raise Unauthorized("User not found or inactive") from exc
-        return user
-
-
-def authenticate_access_token(raw_token: str | None):
-    """Returns the active user of a valid access token, or raises Unauthorized."""
-    if not raw_token:
-        raise Unauthorized("Authentication credentials were not provided")
-    try:
-        token = AccessToken(raw_token)
-    except TokenError as exc:
-        raise Unauthorized("Token is invalid or expired") from exc
+def user_of(token: AccessToken) -> User:
+    """The active user a verified access token names, or Unauthorized."""
     user_model = get_user_model()
     try:
         user = user_model.objects.get(pk=token["user_id"])
@@ -48,19 +24,23 @@ def authenticate_access_token(raw_token: str | None):
     return user
 
 
-def bearer_token(authorization_header: str) -> str | None:
-    parts = authorization_header.split()
-    if len(parts) == 2 and parts[0] == "Bearer":
-        return parts[1]
-    return None
+def authenticate_access_token(raw_token: str | None) -> User:
+    """The active user of a raw access token (the WebSocket stream's credentials), or Unauthorized."""
+    if not raw_token:
+        raise Unauthorized("Authentication credentials were not provided")
+    return user_of(verify_access_token(raw_token))
 
 
-def user_id_from_bearer(authorization_header: str) -> int | None:
-    """Cheap, signature-checked user id for rate limiting; no database access."""
-    raw = bearer_token(authorization_header)
-    if not raw:
-        return None
-    try:
-        return AccessToken(raw).get("user_id")
-    except TokenError:
-        return None
+class AccessTokenAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <access token>``; the token is verified once per request (core.tokens)."""
+
+    www_authenticate_realm = "api"
+
+    def authenticate(self, request: Request) -> tuple[User, AccessToken] | None:
+        token = request_access_token(request._request)
+        if token is None:
+            return None
+        return user_of(token), token
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'Bearer realm="{self.www_authenticate_realm}"'

@@ -9,8 +9,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken, TokenError
 
 from accounts.models import User
-from imagefactory.errors import RateLimited, Unauthorized
-from imagefactory.ratelimit import hit
+from imagefactory.core.errors import RateLimited, Unauthorized
+from imagefactory.core.ratelimit import hit
 
 
 def _token_pair(user: User) -> dict:

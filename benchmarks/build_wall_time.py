@@ -1,7 +1,7 @@
 """Wall time of a small build through the API versus the same git + buildah commands run by hand.
 
 A script run by hand, not a test. It starts everything it needs: a real docker-registry on a free
-loopback port, a daphne server (via imagefactory.testing.Stack; in services mode, with REDIS_URL
+loopback port, a daphne server (via testing.Stack; in services mode, with REDIS_URL
 and a PostgreSQL DATABASE_URL, also a Celery worker), a fresh database, a user, a tenant and a
 project on a local git repository whose Dockerfile is FROM scratch + busybox + one RUN step.
 
@@ -86,7 +86,7 @@ def main() -> None:
     user, tenant = setup_database(max_running_builds=1)
 
     from builds.models import Project
-    from imagefactory.testing import GitRepo, Registry, Stack, StackClient, run_step, unique_token
+    from testing import GitRepo, Registry, Stack, StackClient, run_step, unique_token
 
     registry = Registry(workdir / "registry")
     stack = Stack(workdir / "stack").start()

@@ -1,6 +1,6 @@
 """Live log latency: from the worker emitting a line to a WebSocket client receiving it.
 
-A script run by hand, not a test. It starts what it needs (imagefactory.testing.Stack: daphne, and in
+A script run by hand, not a test. It starts what it needs (testing.Stack: daphne, and in
 services mode a Celery worker), a fresh database, a member, a tenant and a project on a local git
 repository whose Dockerfile is FROM scratch + busybox + one RUN step printing --lines lines in bursts
 of --burst every --pause seconds (a fresh token per run, so the layer cache never answers).
@@ -85,7 +85,7 @@ def main() -> None:
     user, tenant = setup_database()
 
     from builds.models import Project
-    from imagefactory.testing import GitRepo, Stack, StackClient, run_step, unique_token
+    from testing import GitRepo, Stack, StackClient, run_step, unique_token
 
     stack = Stack(workdir / "stack").start()
     try:

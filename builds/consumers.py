@@ -79,16 +79,17 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.authentication import authenticate_access_token, bearer_token
+from accounts.authentication import authenticate_access_token
 from builds import events, selectors
 from builds.daphne_socket import CLOSE_TRY_AGAIN_LATER, DaphneSocket
 from builds.models import TERMINAL_STATES, Build, BuildStatus
-from imagefactory.api import parse_uuid
-from imagefactory.context import choose_trace_id, trace_id_var
-from imagefactory.errors import ApiError, InvalidRequest, NotFound, envelope
-from imagefactory.timestamps import iso_z
+from imagefactory.core.api import parse_uuid
+from imagefactory.core.context import choose_trace_id, trace_id_var
+from imagefactory.core.errors import ApiError, InvalidRequest, NotFound, envelope
+from imagefactory.core.timestamps import iso_z
+from imagefactory.core.tokens import bearer_token
 from tenants.access import resolve_tenant_access
-from tenants.permissions import BUILD_READ
+from tenants.roles import BUILD_READ
 
 logger = logging.getLogger(__name__)
 

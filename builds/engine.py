@@ -24,7 +24,7 @@ from builds.executors.process import kill_orphaned_processes
 from builds.idempotency import purge_expired_records
 from builds.logsink import LogSink
 from builds.models import Build, BuildStatus, FailureKind
-from imagefactory.context import build_id_var, tenant_id_var
+from imagefactory.core.context import build_id_var, tenant_id_var
 
 logger = logging.getLogger(__name__)
 

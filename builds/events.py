@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
-from imagefactory.timestamps import iso_z
+from imagefactory.core.timestamps import iso_z
 
 logger = logging.getLogger(__name__)
 

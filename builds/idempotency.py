@@ -15,7 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from builds.models import IdempotencyRecord
-from imagefactory.errors import Conflict, InvalidRequest
+from imagefactory.core.errors import Conflict, InvalidRequest
 
 HEADER = "Idempotency-Key"
 WAIT_FOR_FIRST_SECONDS = 10.0

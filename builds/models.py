@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from imagefactory.crypto import EncryptedTextField
+from imagefactory.core.crypto import EncryptedTextField
 from tenants.models import Tenant, TenantManager
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from builds.models import Build, BuildStatus, Project
-from imagefactory.errors import Conflict
+from imagefactory.core.errors import Conflict
 from tenants.models import Tenant
 
 

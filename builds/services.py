@@ -12,7 +12,7 @@ from django.utils import timezone
 from builds import events
 from builds.logstore import append_log_lines
 from builds.models import TERMINAL_STATES, TRANSITIONS, Build, BuildStatus, FailureKind, Project
-from imagefactory.errors import Conflict, NotFound, RateLimited
+from imagefactory.core.errors import Conflict, NotFound, RateLimited
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

@@ -1,3 +1,6 @@
-from imagefactory.celery import app as celery_app
+"""ImageFactory's top layer: settings, URLs, the ASGI and Celery entry points, and the CLI.
 
-__all__ = ["celery_app"]
+Deliberately empty: `python -m imagefactory.cli` must import with nothing but requests and
+websockets installed. The server's entry points (asgi.py, manage.py, `celery -A imagefactory`)
+load the Celery app themselves.
+"""

@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+import imagefactory.celery  # noqa: E402, F401 — services mode dispatches builds through this app
 from builds.dispatch import start_reaper  # noqa: E402
 from builds.routing import websocket_urlpatterns  # noqa: E402
 

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from imagefactory.errors import envelope_response
+from imagefactory.core.errors import envelope_response
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

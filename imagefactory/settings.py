@@ -64,10 +64,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "imagefactory.middleware.RequestIdMiddleware",
+    "imagefactory.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "imagefactory.middleware.ApiErrorMiddleware",
-    "imagefactory.ratelimit.RateLimitMiddleware",
+    "imagefactory.core.middleware.ApiErrorMiddleware",
+    "imagefactory.core.ratelimit.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -166,8 +166,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.TenantPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "imagefactory.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "imagefactory.schema.TenantAutoSchema",
+    "EXCEPTION_HANDLER": "imagefactory.core.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "imagefactory.core.schema.TenantAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 if DEBUG:
@@ -200,7 +200,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"BuildStatusEnum": "builds.models.BuildStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "imagefactory.schema.add_response_headers",
+        "imagefactory.core.schema.add_response_headers",
     ],
 }
 
@@ -233,7 +233,7 @@ STATIC_ROOT = VAR_DIR / "static"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "imagefactory.logging.ContextFilter"}},
+    "filters": {"context": {"()": "imagefactory.core.logging.ContextFilter"}},
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s trace_id=%(trace_id)s "

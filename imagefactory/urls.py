@@ -6,7 +6,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from imagefactory.errors import envelope_response
+from imagefactory.core.errors import envelope_response
 from imagefactory.health import healthz, readyz
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from imagefactory.context import tenant_id_var
-from imagefactory.errors import Forbidden, InvalidRequest, Unauthorized
+from imagefactory.core.context import tenant_id_var
+from imagefactory.core.errors import Forbidden, InvalidRequest, Unauthorized
 from tenants.models import Membership, Tenant
-from tenants.permissions import ALL_PERMISSIONS
+from tenants.roles import ALL_PERMISSIONS, SYSTEM_ADMIN_ROLE
 
 NO_TENANT_ACCESS = "You do not have access to this tenant"
 
@@ -57,7 +57,7 @@ def resolve_tenant_access(*, user, tenant_header: str | None, write: bool,
     if membership is not None:
         tenant, role, permissions = membership.tenant, membership.role.name, membership.role.permission_set
     elif user.is_superuser and (tenant := Tenant.objects.filter(pk=tenant_id).first()) is not None:
-        role, permissions = "system_admin", frozenset(ALL_PERMISSIONS)
+        role, permissions = SYSTEM_ADMIN_ROLE, frozenset(ALL_PERMISSIONS)
     else:
         # Unknown tenant and foreign tenant answer identically: no existence oracle.
         raise Forbidden(NO_TENANT_ACCESS)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from tenants.permissions import ALL_PERMISSIONS
+from tenants.roles import ALL_PERMISSIONS
 
 
 class TenantStatus(models.TextChoices):
@@ -58,8 +59,6 @@ class Role(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         unknown = sorted(set(self.permissions or []) - set(ALL_PERMISSIONS))
         if unknown:
             raise ValidationError({"permissions": f"Unknown permissions: {', '.join(unknown)}"})

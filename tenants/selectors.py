@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from tenants.models import Membership, Tenant
-from tenants.permissions import ALL_PERMISSIONS
+from tenants.roles import ALL_PERMISSIONS
 
 
 def memberships_of(user) -> list[dict]:

@@ -6,10 +6,9 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.models import User
-from imagefactory.errors import Conflict, InvalidRequest, NotFound
+from imagefactory.core.errors import Conflict, InvalidRequest, NotFound
 from tenants.models import Membership, Role, Tenant
-
-OWNER_ROLE = "owner"
+from tenants.roles import OWNER_ROLE
 
 
 def create_tenant(*, name: str, owner: User | None = None) -> Tenant:

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from accounts.models import User
-from imagefactory.serializers import StrictCharField, StrictSerializer
+from imagefactory.core.serializers import StrictCharField, StrictSerializer
 
 
 class LoginSerializer(StrictSerializer):
@@ -29,17 +29,3 @@ class TokenPairSerializer(serializers.Serializer):
     token_type = serializers.CharField()
     expires_in = serializers.IntegerField()
     user = UserSerializer()
-
-
-class MembershipSummarySerializer(serializers.Serializer):
-    tenant_id = serializers.UUIDField()
-    tenant_name = serializers.CharField()
-    role = serializers.CharField()
-    permissions = serializers.ListField(child=serializers.CharField())
-
-
-class MeSerializer(UserSerializer):
-    memberships = MembershipSummarySerializer(many=True, read_only=True)
-
-    class Meta(UserSerializer.Meta):
-        fields = [*UserSerializer.Meta.fields, "memberships"]

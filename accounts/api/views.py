@@ -1,22 +1,20 @@
-"""/auth/* endpoints: login, refresh, logout, me. Exempt from the X-Tenant-ID rule."""
+"""/auth/login, /auth/refresh, /auth/logout (exempt from the X-Tenant-ID rule). /auth/me is in tenants."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api.serializers import (
     LoginSerializer,
-    MeSerializer,
     RefreshTokenSerializer,
     TokenPairSerializer,
     UserSerializer,
 )
-from imagefactory.ratelimit import client_address
-from imagefactory.schema import ERROR_RESPONSES
-from tenants.selectors import memberships_of
+from imagefactory.core.ratelimit import client_address
+from imagefactory.core.schema import ERROR_RESPONSES
 
 
 def _pair_response(user, tokens) -> Response:
@@ -59,13 +57,3 @@ class LogoutView(APIView):
         data = RefreshTokenSerializer.validated(request.data)
         services.logout(raw_refresh=data["refresh_token"])
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class MeView(APIView):
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(responses={200: MeSerializer, **ERROR_RESPONSES}, tags=["Auth"])
-    def get(self, request):
-        # A plain dict: `memberships` is also the reverse relation on User and cannot be assigned.
-        me = {**UserSerializer(request.user).data, "memberships": memberships_of(request.user)}
-        return Response(MeSerializer(me).data)

@@ -9,9 +9,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from imagefactory.testing import assert_envelope
-from imagefactory.tests.helpers import stable_bytes
-from tenants.permissions import ALL_PERMISSIONS, BUILTIN_ROLES
+from tenants.roles import ALL_PERMISSIONS, BUILTIN_ROLES
+from testing import assert_envelope, stable_bytes
 
 pytestmark = pytest.mark.django_db
 

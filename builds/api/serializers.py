@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from builds import validators
 from builds.models import Build, BuildStatus, LogLevel, Project
-from imagefactory.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
+from imagefactory.core.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
 
 MAX_BUILD_ARGS = 64
 

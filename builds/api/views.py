@@ -26,11 +26,11 @@ from builds.api.serializers import (
 )
 from builds.idempotency import idempotent
 from builds.models import BuildStatus
-from imagefactory.api import get_or_404, paginate, parse_uuid, query_choice, query_int
-from imagefactory.errors import InvalidRequest
-from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, integer, page_of
-from imagefactory.timestamps import iso_z
-from tenants import permissions as perms
+from imagefactory.core.api import get_or_404, paginate, parse_uuid, query_choice, query_int
+from imagefactory.core.errors import InvalidRequest
+from imagefactory.core.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, integer, page_of
+from imagefactory.core.timestamps import iso_z
+from tenants import roles
 
 PROJECT_PAGE = page_of(ProjectSerializer, key="projects", name="ProjectList")
 BUILD_PAGE = page_of(BuildSerializer, key="builds", name="BuildList")
@@ -56,7 +56,7 @@ def _created(request, build) -> Response:
 # --- Projects ------------------------------------------------------------------------------
 
 class ProjectListView(APIView):
-    required_permissions = {"GET": perms.PROJECT_LIST, "POST": perms.PROJECT_CREATE}
+    required_permissions = {"GET": roles.PROJECT_LIST, "POST": roles.PROJECT_CREATE}
 
     @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: PROJECT_PAGE, **ERROR_RESPONSES},
                    tags=["Projects"], operation_id="listProjects")
@@ -73,8 +73,8 @@ class ProjectListView(APIView):
 
 
 class ProjectDetailView(APIView):
-    required_permissions = {"GET": perms.PROJECT_READ, "PATCH": perms.PROJECT_UPDATE,
-                            "DELETE": perms.PROJECT_DELETE}
+    required_permissions = {"GET": roles.PROJECT_READ, "PATCH": roles.PROJECT_UPDATE,
+                            "DELETE": roles.PROJECT_DELETE}
 
     def _project(self, request, project_id: str):
         return get_or_404(selectors.projects_for(request.tenant), project_id, label="Project")
@@ -112,7 +112,7 @@ BUILD_LIST_PARAMETERS = [
 
 
 class BuildListView(APIView):
-    required_permissions = {"GET": perms.BUILD_LIST, "POST": perms.BUILD_CREATE}
+    required_permissions = {"GET": roles.BUILD_LIST, "POST": roles.BUILD_CREATE}
 
     @extend_schema(parameters=BUILD_LIST_PARAMETERS, responses={200: BUILD_PAGE, **ERROR_RESPONSES},
                    tags=["Builds"], operation_id="listBuilds")
@@ -145,7 +145,7 @@ class BuildListView(APIView):
 
 
 class BuildDetailView(APIView):
-    required_permissions = {"GET": perms.BUILD_READ, "DELETE": perms.BUILD_DELETE}
+    required_permissions = {"GET": roles.BUILD_READ, "DELETE": roles.BUILD_DELETE}
 
     @extend_schema(parameters=[BUILD_ID], responses={200: BuildSerializer, **ERROR_RESPONSES}, tags=["Builds"],
                    operation_id="getBuild")
@@ -160,7 +160,7 @@ class BuildDetailView(APIView):
 
 
 class BuildStartView(APIView):
-    required_permissions = {"POST": perms.BUILD_CREATE}
+    required_permissions = {"POST": roles.BUILD_CREATE}
 
     @extend_schema(parameters=[BUILD_ID, IDEMPOTENCY_HEADER], request=None,
                    responses={200: BuildSerializer, **ERROR_RESPONSES}, tags=["Builds"], operation_id="startBuild")
@@ -171,7 +171,7 @@ class BuildStartView(APIView):
 
 
 class BuildCancelView(APIView):
-    required_permissions = {"POST": perms.BUILD_CANCEL}
+    required_permissions = {"POST": roles.BUILD_CANCEL}
 
     @extend_schema(parameters=[BUILD_ID, IDEMPOTENCY_HEADER], request=BuildCancelSerializer,
                    responses={200: BuildSerializer, **ERROR_RESPONSES}, tags=["Builds"], operation_id="cancelBuild")
@@ -183,7 +183,7 @@ class BuildCancelView(APIView):
 
 
 class BuildRetryView(APIView):
-    required_permissions = {"POST": perms.BUILD_CREATE}
+    required_permissions = {"POST": roles.BUILD_CREATE}
 
     @extend_schema(parameters=[BUILD_ID, IDEMPOTENCY_HEADER], request=None,
                    responses={201: BuildSerializer, **ERROR_RESPONSES}, tags=["Builds"], operation_id="retryBuild")
@@ -193,7 +193,7 @@ class BuildRetryView(APIView):
 
 
 class BuildStatusView(APIView):
-    required_permissions = {"GET": perms.BUILD_READ}
+    required_permissions = {"GET": roles.BUILD_READ}
 
     @extend_schema(parameters=[BUILD_ID], responses={200: BuildStatusSerializer, **ERROR_RESPONSES},
                    tags=["Build Status"], operation_id="getBuildStatus")
@@ -244,7 +244,7 @@ LOG_FORMATS = ("json", "text")
 
 
 class BuildLogsView(APIView):
-    required_permissions = {"GET": perms.BUILD_READ}
+    required_permissions = {"GET": roles.BUILD_READ}
     renderer_classes = [JSONRenderer, PlainTextRenderer]
 
     def perform_content_negotiation(self, request, force=False):

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from imagefactory.testing import GitRepo, Registry, Stack, StackClient, need, need_postgres
+from testing import GitRepo, Registry, Stack, StackClient, need, need_postgres
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +140,7 @@ def stream_build(member_client, make_project, tenant, git_repo):
     Each call commits its own Dockerfile (a unique token defeats the layer cache) and pins the
     build to that commit.
     """
-    from imagefactory.testing import run_step, unique_token
+    from testing import run_step, unique_token
 
     project = make_project(tenant, name=f"stream-{unique_token()}", repository_url=git_repo.url)
 

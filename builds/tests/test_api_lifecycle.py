@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from builds.models import Build, BuildLogLine, BuildStatus
-from imagefactory.testing import assert_envelope
+from testing import assert_envelope
 
 STATUSES = [s.value for s in BuildStatus]
 

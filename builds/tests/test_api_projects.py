@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from builds.models import Project
-from imagefactory.testing import assert_envelope
+from testing import assert_envelope
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from builds.models import Build
 from builds.tests.test_validators import INVALID_BRANCHES, VALID_BRANCHES
-from imagefactory.testing import assert_envelope
+from testing import assert_envelope
 
 
 @pytest.fixture

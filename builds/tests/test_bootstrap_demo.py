@@ -12,8 +12,8 @@ from django.core.management import call_command
 
 from accounts.models import User
 from builds.models import Project
-from imagefactory.testing import BUSYBOX, need
 from tenants.models import Membership, Tenant
+from testing import BUSYBOX, need
 
 pytestmark = pytest.mark.django_db
 

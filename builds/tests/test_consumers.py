@@ -26,7 +26,7 @@ from builds.daphne_socket import DaphneSocket
 from builds.logstore import append_log_lines
 from builds.models import Build, BuildLogLine
 from builds.routing import websocket_urlpatterns
-from imagefactory.testing import access_token_for
+from testing import access_token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

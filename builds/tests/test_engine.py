@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from imagefactory.testing import free_port, run_step, unique_token, wait_until
+from testing import free_port, run_step, unique_token, wait_until
 
 pytestmark = [pytest.mark.buildah, pytest.mark.e2e]
 

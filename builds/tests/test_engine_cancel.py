@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from imagefactory.testing import kill_processes_matching, processes_matching, run_step, unique_token, wait_until
+from testing import kill_processes_matching, processes_matching, run_step, unique_token, wait_until
 
 pytestmark = [pytest.mark.buildah, pytest.mark.e2e]
 

@@ -8,7 +8,7 @@ import pytest
 
 from builds import dispatch, engine, services, tasks
 from builds.models import Build, BuildStatus
-from imagefactory.testing import run_step, unique_token, wait_until
+from testing import run_step, unique_token, wait_until
 
 pytestmark = [pytest.mark.buildah, pytest.mark.e2e]
 

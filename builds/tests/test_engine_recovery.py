@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from imagefactory.testing import (
+from testing import (
     Stack,
     StackClient,
     kill_processes_matching,

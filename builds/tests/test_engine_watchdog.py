@@ -11,7 +11,7 @@ from builds import services
 from builds.engine import Watchdog
 from builds.executors.base import Executor
 from builds.models import Build
-from imagefactory.testing import wait_until
+from testing import wait_until
 
 
 class RecordingExecutor(Executor):

@@ -12,7 +12,7 @@ import pytest
 from builds.executors.base import BuildSpec, BuildUserError
 from builds.executors.buildah import STEP_LINE, BuildahExecutor, classify, is_insecure_registry
 from builds.validators import tag_safe
-from imagefactory.testing import GitRepo, run_step, unique_token
+from testing import GitRepo, run_step, unique_token
 
 
 @pytest.mark.parametrize(("line", "level"), [

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from builds.models import Build, IdempotencyRecord
-from imagefactory.testing import assert_envelope
+from testing import assert_envelope
 
 
 def _create_body(project, **fields):

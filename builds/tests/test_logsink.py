@@ -101,7 +101,7 @@ def test_background_thread_flushes_without_close(build, make_sink):
     sink = make_sink(flush_seconds=0.05)
     sink.emit("flushed by the timer")
 
-    from imagefactory.testing import wait_until
+    from testing import wait_until
 
     wait_until(lambda: BuildLogLine.objects.filter(build=build).exists(), timeout=10, what="the timer flush")
     assert stored(build)[0].message == "flushed by the timer"

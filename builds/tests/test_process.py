@@ -11,7 +11,7 @@ import pytest
 
 from builds.executors.base import BuildInterrupted, BuildPlatformError
 from builds.executors.process import OWNER_ENV, ProcessRunner, descendants, kill_orphaned_processes
-from imagefactory.testing import kill_processes_matching, processes_matching, wait_until
+from testing import kill_processes_matching, processes_matching, wait_until
 
 
 @pytest.fixture

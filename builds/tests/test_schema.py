@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from builds.models import BuildLogLine
-from imagefactory.testing import access_token_for
+from testing import access_token_for
 
 pytestmark = [pytest.mark.e2e]
 

@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Opcode
 
-from imagefactory.testing import access_token_for, wait_until
+from testing import access_token_for, wait_until
 
 pytestmark = [pytest.mark.buildah, pytest.mark.e2e]
 
@@ -467,7 +467,7 @@ SYNC_ITERATOR_WARNING = "StreamingHttpResponse must consume synchronous iterator
 @pytest.fixture
 def strict_stack(transactional_db, tmp_path):
     """A daphne of its own on the test database, where Django's sync-iterator warning is an error."""
-    from imagefactory.testing import Stack
+    from testing import Stack
 
     strict = Stack(tmp_path / "strict", extra_env={"PYTHONWARNINGS": f"error:{SYNC_ITERATOR_WARNING}"})
     strict.start_server()
@@ -483,7 +483,7 @@ def test_text_log_download_is_streamed_by_daphne_line_by_line(strict_stack, owne
     from django.utils import timezone
 
     from builds.logstore import append_log_lines
-    from imagefactory.testing import StackClient
+    from testing import StackClient
 
     build = make_build(project, status="failed")
     start = timezone.now()

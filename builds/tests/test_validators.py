@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from builds import validators
-from imagefactory.testing import need
+from testing import need
 
 VALID_BRANCHES = ["main", "feature/x", "release-1.2", "a", "a/b/c", "a.b", "a-", "_x", "x/-y", "x@", "@x", "a@b",
                   "refs/heads/x", "fëature", "v1.0.0-rc.1", "user/JIRA-123_fix", "x" * 255, "1234567"]

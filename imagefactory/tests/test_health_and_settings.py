@@ -15,9 +15,9 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
-from imagefactory.testing import ROOT, assert_envelope
-from tenants.permissions import BUILTIN_ROLES
+from tenants.roles import BUILTIN_ROLES
 from tenants.tests.endpoints import ENDPOINTS
+from testing import ROOT, assert_envelope
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,9 @@
-"""Shapes of /members."""
+"""Shapes of /members and /auth/me."""
 
 from rest_framework import serializers
 
-from imagefactory.serializers import StrictCharField, StrictSerializer
+from accounts.api.serializers import UserSerializer
+from imagefactory.core.serializers import StrictCharField, StrictSerializer
 from tenants.models import Membership
 
 
@@ -24,3 +25,17 @@ class MemberCreateSerializer(StrictSerializer):
 
 class MemberUpdateSerializer(StrictSerializer):
     role = StrictCharField(max_length=64)
+
+
+class MembershipSummarySerializer(serializers.Serializer):
+    tenant_id = serializers.UUIDField()
+    tenant_name = serializers.CharField()
+    role = serializers.CharField()
+    permissions = serializers.ListField(child=serializers.CharField())
+
+
+class MeSerializer(UserSerializer):
+    memberships = MembershipSummarySerializer(many=True, read_only=True)
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "memberships"]

@@ -1,27 +1,29 @@
-"""/members: list, add, change role, remove (never the last owner)."""
+"""/members: list, add, change role, remove (never the last owner); /auth/me with the memberships."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from imagefactory.api import paginate
-from imagefactory.errors import NotFound
-from imagefactory.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, page_of
-from tenants import permissions as perms
-from tenants import services
+from accounts.api.serializers import UserSerializer
+from imagefactory.core.api import paginate
+from imagefactory.core.errors import NotFound
+from imagefactory.core.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, page_of
+from tenants import roles, services
 from tenants.api.serializers import (
     MemberCreateSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
+    MeSerializer,
 )
-from tenants.selectors import members_of
+from tenants.selectors import members_of, memberships_of
 
 MEMBER_PAGE = page_of(MemberSerializer, key="members", name="MemberList")
 
 
 class MemberListView(APIView):
-    required_permissions = {"GET": perms.MEMBER_LIST, "POST": perms.MEMBER_MANAGE}
+    required_permissions = {"GET": roles.MEMBER_LIST, "POST": roles.MEMBER_MANAGE}
 
     @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: MEMBER_PAGE, **ERROR_RESPONSES},
                    tags=["Members"])
@@ -38,8 +40,8 @@ class MemberListView(APIView):
 
 
 class MemberDetailView(APIView):
-    required_permissions = {"GET": perms.MEMBER_LIST, "PATCH": perms.MEMBER_MANAGE,
-                            "DELETE": perms.MEMBER_MANAGE}
+    required_permissions = {"GET": roles.MEMBER_LIST, "PATCH": roles.MEMBER_MANAGE,
+                            "DELETE": roles.MEMBER_MANAGE}
 
     def _membership(self, request, member_id: str):
         try:
@@ -65,3 +67,16 @@ class MemberDetailView(APIView):
     def delete(self, request, member_id: str):
         services.remove_member(membership=self._membership(request, member_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    """GET /auth/me: the user and the tenants they belong to. Here, not in accounts, because
+    memberships are the tenants app's concept (accounts sits below tenants)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeSerializer, **ERROR_RESPONSES}, tags=["Auth"])
+    def get(self, request):
+        # A plain dict: `memberships` is also the reverse relation on User and cannot be assigned.
+        me = {**UserSerializer(request.user).data, "memberships": memberships_of(request.user)}
+        return Response(MeSerializer(me).data)

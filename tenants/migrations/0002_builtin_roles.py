@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from tenants.permissions import BUILTIN_ROLES
+from tenants.roles import BUILTIN_ROLES
 
 
 def create_roles(apps, schema_editor):

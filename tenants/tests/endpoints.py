@@ -11,7 +11,7 @@ import pytest
 from django.urls import get_resolver
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from imagefactory.testing import access_token_for
+from testing import access_token_for
 
 API_PREFIX = "api/v1/"
 HANDLER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

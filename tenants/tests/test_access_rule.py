@@ -6,10 +6,8 @@ import uuid
 
 import pytest
 
-from imagefactory.testing import assert_envelope
-from imagefactory.tests.helpers import stable_bytes
 from tenants.models import Membership, Tenant, TenantStatus
-from tenants.permissions import ALL_PERMISSIONS
+from tenants.roles import ALL_PERMISSIONS
 from tenants.tests.endpoints import (
     BAD_CREDENTIALS,
     ENDPOINTS,
@@ -17,6 +15,7 @@ from tenants.tests.endpoints import (
     api_routes,
     endpoint_params,
 )
+from testing import assert_envelope, stable_bytes
 
 pytestmark = pytest.mark.django_db
 

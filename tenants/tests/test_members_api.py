@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from imagefactory.errors import NotFound
-from imagefactory.testing import access_token_for, assert_envelope
+from imagefactory.core.errors import NotFound
 from tenants.models import Membership
+from testing import access_token_for, assert_envelope
 
 pytestmark = pytest.mark.django_db
 

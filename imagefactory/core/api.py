@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Model, QuerySet
 from rest_framework.request import Request
 
-from imagefactory.errors import InvalidRequest, NotFound
+from imagefactory.core.errors import InvalidRequest, NotFound
 
 
 def parse_uuid(value: str, *, name: str) -> uuid.UUID:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagefactory.crypto import decrypt, encrypt
+from imagefactory.core.crypto import decrypt, encrypt
 
 
 def test_round_trip_and_ciphertext_is_not_the_plaintext(settings):

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from imagefactory.logging import ContextFilter
+from imagefactory.core.logging import ContextFilter
 
 
 class _Collector(logging.Handler):

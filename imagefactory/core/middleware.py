@@ -7,8 +7,8 @@ import logging
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 
-from imagefactory.context import choose_trace_id, tenant_id_var, trace_id_var
-from imagefactory.errors import envelope_response
+from imagefactory.core.context import choose_trace_id, tenant_id_var, trace_id_var
+from imagefactory.core.errors import envelope_response
 
 logger = logging.getLogger("imagefactory.request")
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from imagefactory.context import build_id_var, tenant_id_var, trace_id_var
+from imagefactory.core.context import build_id_var, tenant_id_var, trace_id_var
 
 
 class ContextFilter(logging.Filter):

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from rest_framework.test import APIClient
 
-from imagefactory.testing import assert_envelope
-from imagefactory.tests.urls_boom import SECRET_TEXT
+from imagefactory.core.tests.urls_boom import SECRET_TEXT
+from testing import assert_envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -156,7 +156,7 @@ def test_api_rate_limit_is_429_with_retry_after(settings, owner_api):
 
 # --- uncaught exceptions --------------------------------------------------------------------
 
-@pytest.mark.urls("imagefactory.tests.urls_boom")
+@pytest.mark.urls("imagefactory.core.tests.urls_boom")
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 @pytest.mark.parametrize("path", ["/api/v1/boom/django", "/api/v1/boom/drf"], ids=["django-view", "drf-view"])
 def test_uncaught_exception_is_a_500_envelope_logged_with_the_trace_id(path, debug, settings, log_records):
@@ -172,7 +172,7 @@ def test_uncaught_exception_is_a_500_envelope_logged_with_the_trace_id(path, deb
         [(record.name, record.trace_id) for record in errors]
 
 
-@pytest.mark.urls("imagefactory.tests.urls_boom")
+@pytest.mark.urls("imagefactory.core.tests.urls_boom")
 def test_the_boom_urlconf_keeps_the_real_api(owner_api):
     assert owner_api.get("/api/v1/projects").status_code == 200
 

@@ -1,207 +1,21 @@
-"""Test helpers: the envelope assertion, and real processes (registry, daphne, Celery) for e2e tests."""
+"""The server stack of end-to-end tests: daphne (and Celery workers) on the test database, and a client."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import requests
 
+from testing.assertions import access_token_for
+from testing.util import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
-BUSYBOX = next((p for p in ("/bin/busybox", "/usr/bin/busybox") if Path(p).exists()), None)
 
-
-def need(condition: bool, reason: str) -> None:
-    """Skip when a tool or service is missing (a failure under IMAGEFACTORY_REQUIRE_SERVICES=1)."""
-    if not condition:
-        pytest.skip(reason)
-
-
-POSTGRES_ONLY = "needs PostgreSQL (row locks and real concurrency); SQLite serialises writers"
-
-
-def need_postgres() -> None:
-    """Skip on SQLite; allowed in CI's embedded run, a failure in its services run."""
-    from django.conf import settings
-
-    if settings.USES_SQLITE:
-        pytest.skip(POSTGRES_ONLY)
-
-
-def access_token_for(user) -> str:
-    from rest_framework_simplejwt.tokens import RefreshToken
-
-    return str(RefreshToken.for_user(user).access_token)
-
-
-def assert_envelope(response, status: int, code: str | None = None) -> dict:
-    """The guide's error envelope, with the expected status and code."""
-    assert response.status_code == status, (response.status_code, getattr(response, "content", b"")[:500])
-    body = response.json()
-    assert set(body) == {"error", "code", "timestamp", "trace_id", "details"}, body
-    if code is not None:
-        assert body["code"] == code, body
-    assert body["trace_id"] and response["X-Request-ID"] == body["trace_id"]
-    return body
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-# --- git repositories --------------------------------------------------------------------
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "Test",
-           "GIT_COMMITTER_EMAIL": "test@example.com"}
-
-BUSYBOX_DOCKERFILE = """FROM scratch
-COPY busybox /bin/busybox
-{body}
-"""
-
-
-class GitRepo:
-    """A real git repository in a temp dir, reached as file://."""
-
-    def __init__(self, path: Path, branch: str = "main"):
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        self.git("init", "--quiet", f"--initial-branch={branch}")
-
-    @property
-    def url(self) -> str:
-        return f"file://{self.path}"
-
-    def git(self, *args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=self.path, env={**os.environ, **GIT_ENV},
-                                capture_output=True, text=True, check=True)
-        return result.stdout.strip()
-
-    def commit(self, files: dict[str, str | bytes], message: str = "change") -> str:
-        for name, content in files.items():
-            target = self.path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                target.write_text(content)
-        self.git("add", "--all")
-        self.git("commit", "--quiet", "--allow-empty", "-m", message)
-        return self.git("rev-parse", "HEAD")
-
-    def commit_dockerfile(self, body: str, message: str = "dockerfile", dockerfile: str = "Dockerfile") -> str:
-        """A FROM scratch image with busybox copied in, then `body` (more instructions)."""
-        need(BUSYBOX is not None, "busybox-static is not installed")
-        if not (self.path / "busybox").exists():
-            shutil.copy(BUSYBOX, self.path / "busybox")  # keeps the executable bit git records
-        return self.commit({dockerfile: BUSYBOX_DOCKERFILE.format(body=body)}, message)
-
-    def branch(self, name: str) -> None:
-        self.git("checkout", "--quiet", "-B", name)
-
-
-def run_step(command: str) -> str:
-    """A RUN instruction in exec form (scratch images have no /bin/sh)."""
-    return f'RUN ["/bin/busybox", "sh", "-c", "{command}"]'
-
-
-def unique_token() -> str:
-    """Goes into RUN commands so the shared layer cache never answers for this test."""
-    return uuid.uuid4().hex[:12]
-
-
-def processes_matching(text: str) -> list[tuple[int, str]]:
-    """(pid, command line) of live processes whose command line contains `text`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                state = handle.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != b"Z":
-            found.append((int(entry), cmdline))
-    return found
-
-
-def kill_processes_matching(text: str) -> None:
-    """Test cleanup: SIGKILL whatever a test left running (its own unique token in `text`)."""
-    for pid, _ in processes_matching(text):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-# --- registry ------------------------------------------------------------------------------
-
-class Registry:
-    """A real `docker-registry` on a free loopback port."""
-
-    def __init__(self, workdir: Path):
-        need(shutil.which("docker-registry") is not None, "docker-registry is not installed")
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        config = workdir / "config.yml"
-        config.write_text(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-            f"    rootdirectory: {workdir / 'data'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{self.port}\n"
-        )
-        self.process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        wait_until(self._up, timeout=20, what="docker-registry to listen")
-
-    def _up(self) -> bool:
-        try:
-            return requests.get(f"http://{self.host}/v2/", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def manifest_digest(self, repository: str, tag: str) -> str | None:
-        response = requests.head(
-            f"http://{self.host}/v2/{repository}/manifests/{tag}", timeout=5,
-            headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
-                               "application/vnd.docker.distribution.manifest.v2+json"},
-        )
-        return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
-
-    def tags(self, repository: str) -> list[str]:
-        response = requests.get(f"http://{self.host}/v2/{repository}/tags/list", timeout=5)
-        return sorted(response.json().get("tags") or []) if response.status_code == 200 else []
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-# --- the server stack ------------------------------------------------------------------------
 
 def database_url_for_subprocess() -> str:
     """The test database pytest-django created, as a DATABASE_URL for server/worker processes."""

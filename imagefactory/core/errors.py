@@ -11,8 +11,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from imagefactory.context import current_trace_id
-from imagefactory.timestamps import iso_z
+from imagefactory.core.context import current_trace_id
+from imagefactory.core.timestamps import iso_z
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from imagefactory.testing import assert_envelope
+from testing import assert_envelope
 
 pytestmark = pytest.mark.django_db
 

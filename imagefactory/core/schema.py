@@ -57,7 +57,7 @@ TENANT_HEADER = OpenApiParameter(
 
 
 def integer(minimum: int, maximum: int) -> dict:
-    """An integer parameter schema with the bounds imagefactory.api.query_int enforces."""
+    """An integer parameter schema with the bounds imagefactory.core.api.query_int enforces."""
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
 
 

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
-from imagefactory.errors import envelope_response
+from imagefactory.core.errors import envelope_response
+from imagefactory.core.tokens import request_user_id
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ def _request_scopes(request: HttpRequest) -> list[tuple[str, int]]:
     A token holder counts per user and tenant, and per user across all tenants (a ceiling, so
     that spraying X-Tenant-ID values gains nothing); anyone else per client address.
     """
-    from accounts.authentication import user_id_from_bearer
-
-    user_id = user_id_from_bearer(request.headers.get("Authorization", ""))
+    user_id = request_user_id(request)
     if user_id is None:
         return [(f"addr:{client_address(request)}", settings.RATE_LIMIT_REQUESTS)]
     tenant = _tenant_key(request.headers.get("X-Tenant-ID", ""))

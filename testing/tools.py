@@ -1,0 +1,29 @@
+"""Skipping for a missing tool or service, without pytest: benchmarks use the harness too.
+
+``unittest.SkipTest`` is a skip to pytest wherever it is raised (test or fixture); the root
+conftest turns every skip into a failure under IMAGEFACTORY_REQUIRE_SERVICES.
+"""
+
+from __future__ import annotations
+
+import unittest
+
+
+class MissingTool(unittest.SkipTest):
+    """A binary or service the test needs is not there."""
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a tool or service is missing (a failure under IMAGEFACTORY_REQUIRE_SERVICES=1)."""
+    if not condition:
+        raise MissingTool(reason)
+
+
+POSTGRES_ONLY = "needs PostgreSQL (row locks and real concurrency); SQLite serialises writers"
+
+
+def need_postgres() -> None:
+    """Skip on SQLite; allowed in CI's embedded run, a failure in its services run."""
+    from django.conf import settings
+
+    need(not settings.USES_SQLITE, POSTGRES_ONLY)
