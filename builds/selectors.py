@@ -10,8 +10,6 @@ from django.db.models import QuerySet
 from builds.models import Build, BuildLogLine, BuildStatus, Project
 from tenants.models import Tenant
 
-SORT_FIELDS = ("created_at", "updated_at", "build_number")
-SORT_ORDERS = ("asc", "desc")
 ESTIMATE_SAMPLE = 20
 
 
@@ -21,18 +19,6 @@ def builds_for(tenant: Tenant) -> QuerySet[Build]:
 
 def projects_for(tenant: Tenant) -> QuerySet[Project]:
     return Project.objects.for_tenant(tenant)
-
-
-def build_list(*, tenant: Tenant, status: str | None = None, project_id=None, sort_by: str = "created_at",
-               sort_order: str = "desc") -> QuerySet[Build]:
-    builds = builds_for(tenant)
-    if status:
-        builds = builds.filter(status=status)
-    if project_id:
-        builds = builds.filter(project_id=project_id)
-    prefix = "-" if sort_order == "desc" else ""
-    # id breaks ties so that pages never overlap or skip when timestamps are equal.
-    return builds.order_by(f"{prefix}{sort_by}", f"{prefix}id")
 
 
 def estimated_completion(build: Build) -> datetime | None:

@@ -10,12 +10,12 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-import imagefactory.celery  # noqa: E402, F401 — services mode dispatches builds through this app
-from builds.dispatch import start_reaper  # noqa: E402
-from builds.routing import websocket_urlpatterns  # noqa: E402
+import imagefactory.celery  # noqa: E402, F401 — services mode queues builds through this app
+from builds.runner import janitor  # noqa: E402
+from builds.stream.routing import websocket_urlpatterns  # noqa: E402
 
 if not settings.SERVICES_MODE:
-    start_reaper()  # embedded mode: this process runs the builds, so it reaps them too
+    janitor.start()  # embedded mode: this process runs the builds, so it cleans up after them too
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,

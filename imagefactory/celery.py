@@ -1,4 +1,8 @@
-"""The Celery app: build tasks on the `builds` queue; each worker also runs the lost-build reaper."""
+"""The Celery app (`celery -A imagefactory worker -Q builds`). Each worker also runs the build janitor.
+
+Tasks are registered by the apps themselves when Django starts (builds/apps.py), in workers and in
+the embedded server alike, and are sent by name (imagefactory/core/jobs.py).
+"""
 
 import os
 
@@ -8,4 +12,3 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagefactory.settings")
 
 app = Celery("imagefactory")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()

@@ -157,7 +157,7 @@ CELERY_TASK_ACKS_LATE = False  # a build must never run twice: ack on receipt
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 BUILD_QUEUE = os.environ.get("BUILD_QUEUE", "builds")
 CELERY_TASK_DEFAULT_QUEUE = BUILD_QUEUE
-CELERY_TASK_ROUTES = {"builds.tasks.*": {"queue": BUILD_QUEUE}}
+CELERY_TASK_ROUTES = {"builds.*": {"queue": BUILD_QUEUE}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
 
 # --- REST framework, JWT, schema ------------------------------------------------------
@@ -266,6 +266,8 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 # Build engine
 BUILD_WORKERS = env_int("BUILD_WORKERS", 2)  # in-process pool size, embedded mode only
+# Embedded mode: threads per job queue inside the server process (imagefactory/core/jobs.py).
+EMBEDDED_QUEUE_WORKERS = {BUILD_QUEUE: BUILD_WORKERS}
 BUILD_EXECUTOR = os.environ.get("BUILD_EXECUTOR", "builds.executors.buildah.BuildahExecutor")
 BUILD_WORKSPACE_ROOT = Path(os.environ.get("BUILD_WORKSPACE_ROOT", VAR_DIR / "workspaces"))
 BUILDAH_BINARY = os.environ.get("BUILDAH_BINARY", "buildah")

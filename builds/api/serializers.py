@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from builds import validators
+from builds.logs.messages import line_metadata
 from builds.models import Build, BuildStatus, LogLevel, Project
 from imagefactory.core.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
 
@@ -164,9 +165,7 @@ class LogEntrySerializer(serializers.Serializer):
     metadata = serializers.SerializerMethodField()
 
     def get_metadata(self, line) -> dict[str, str]:
-        metadata = {str(k): str(v) for k, v in (line.metadata or {}).items()}
-        metadata["seq"] = str(line.seq)
-        return metadata
+        return line_metadata(line)
 
 
 class BuildLogsSerializer(serializers.Serializer):

@@ -1,4 +1,8 @@
-"""The executor interface: what any builder (buildah, Docker, Kubernetes) must provide."""
+"""The executor interface: what any builder (buildah, Docker, Kubernetes) must provide.
+
+Executors import nothing of Django or of the rest of the app (import-linter holds it): what they
+need comes in a BuildSpec, and their configuration from `from_settings`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,8 @@ import abc
 import base64
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
-
-from builds.models import FailureKind
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,7 @@ class Reporter(Protocol):
 
 
 class BuildFailed(Exception):
-    """A build that ended in failure; `kind` separates user errors from platform faults."""
-
-    kind = FailureKind.BUILD_ERROR
+    """A build that ended in failure. Raise one of the two subclasses."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -74,11 +74,11 @@ class BuildFailed(Exception):
 
 
 class BuildUserError(BuildFailed):
-    kind = FailureKind.BUILD_ERROR
+    """The build's own fault (Dockerfile, repository, branch, credentials): failure_kind build_error."""
 
 
 class BuildPlatformError(BuildFailed):
-    kind = FailureKind.PLATFORM_ERROR
+    """The platform's fault (disk, registry down, missing tool): failure_kind platform_error."""
 
 
 class BuildInterrupted(Exception):
@@ -87,6 +87,11 @@ class BuildInterrupted(Exception):
 
 class Executor(abc.ABC):
     """One build, one executor instance. `cancel` may be called from another thread."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_settings(cls, settings: Any) -> Executor:
+        """A new executor configured from the server's settings object (passed in, not imported)."""
 
     @abc.abstractmethod
     def prepare(self, spec: BuildSpec, workspace: Path, reporter: Reporter) -> None:

@@ -7,44 +7,34 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
+import psutil
 
 from builds.executors.base import BuildInterrupted, BuildPlatformError
 
-
-def _stat(pid: int | str) -> list[bytes] | None:
-    """/proc/<pid>/stat after the command name: [state, ppid, pgrp, ...]; None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _live_stats() -> list[tuple[int, list[bytes]]]:
-    return [(int(entry), fields) for entry in os.listdir("/proc")
-            if entry.isdigit() and (fields := _stat(entry)) is not None]
-
-
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for pid, fields in _live_stats():
-        children.setdefault(int(fields[1]), []).append(pid)
-    return children
+# Marks every process a build starts with the worker's pid (see kill_orphaned_processes).
+OWNER_ENV = "IMAGEFACTORY_WORKER_PID"
 
 
 def descendants(pid: int) -> list[int]:
     """pid and every process below it, even those that started a session of their own."""
-    tree, found, todo = _children_map(), [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(tree.get(current, []))
-    return found
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [pid, *(child.pid for child in children)]
 
 
-def _signal_all(pids: Sequence[int], sig: int) -> None:
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _signal_all(pids: Iterable[int], sig: int) -> None:
     for pid in pids:
         try:
             os.kill(pid, sig)
@@ -52,13 +42,21 @@ def _signal_all(pids: Sequence[int], sig: int) -> None:
             pass
 
 
-def _alive(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is not None and fields[0] != b"Z"
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
-# Marks every process a build starts with the worker's pid (see kill_orphaned_processes).
-OWNER_ENV = "IMAGEFACTORY_WORKER_PID"
+def _group_alive(pgid: int) -> bool:
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return False
 
 
 class ProcessRunner:
@@ -67,7 +65,7 @@ class ProcessRunner:
     def __init__(self, grace_seconds: float):
         self.grace_seconds = grace_seconds
         self._lock = threading.Lock()
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self.stopped = False
 
     def run(self, argv: Sequence[str], *, on_line: Callable[[str], None], cwd: Path | None = None,
@@ -83,7 +81,7 @@ class ProcessRunner:
                 )
             except FileNotFoundError as exc:
                 raise BuildPlatformError(f"{argv[0]} is not installed on this worker") from exc
-        process = self._process
+            process = self._process
         assert process.stdout is not None
         for raw in process.stdout:
             on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
@@ -110,7 +108,7 @@ class ProcessRunner:
         _signal_all(pids, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
         while time.monotonic() < deadline:
-            if not any(_alive(pid) for pid in pids) and not _group_alive(process.pid):
+            if not any(alive(pid) for pid in pids) and not _group_alive(process.pid):
                 return
             time.sleep(0.05)
         for _ in range(3):  # children may have forked meanwhile
@@ -120,42 +118,25 @@ class ProcessRunner:
             time.sleep(0.05)
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    return any(int(fields[2]) == pgid and fields[0] != b"Z" for _, fields in _live_stats())
-
-
 def kill_orphaned_processes() -> int:
     """SIGKILLs build processes whose worker died (SIGKILL, OOM, crash) and left them running.
 
     Every build command carries OWNER_ENV=<worker pid>; a tree whose owner is gone is an orphan.
     Runs on each host at worker start and on every reaper pass.
     """
-    marker = f"{OWNER_ENV}=".encode()
     killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for process in psutil.process_iter():
+        try:
+            owner = process.environ().get(OWNER_ENV)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+        if owner is None or not owner.isdigit() or alive(int(owner)):
             continue
         try:
-            with open(f"/proc/{entry}/environ", "rb") as environ:
-                variables = environ.read().split(b"\0")
-        except OSError:
-            continue
-        owner = next((v[len(marker):] for v in variables if v.startswith(marker)), None)
-        if owner is None or not owner.isdigit() or _alive(int(owner)):
-            continue
-        pid = int(entry)
-        try:
-            pgid = os.getpgid(pid)
+            pgid = os.getpgid(process.pid)
         except ProcessLookupError:
             continue
         _signal_group(pgid, signal.SIGKILL)
-        _signal_all(descendants(pid), signal.SIGKILL)
+        _signal_all(descendants(process.pid), signal.SIGKILL)
         killed += 1
     return killed

@@ -62,11 +62,11 @@ def make_log_lines():
 
     from django.utils import timezone
 
-    from builds.logstore import append_log_lines
+    from builds.logs.store import append_lines
 
     def make(build, count: int, *, level: str = "INFO"):
         start = timezone.now()
-        return append_log_lines(build.pk, [
+        return append_lines(build.pk, [
             {"timestamp": start + timedelta(milliseconds=i), "level": level, "message": f"line {i + 1}",
              "metadata": {"step": "build"}}
             for i in range(count)

@@ -14,7 +14,7 @@ def broker_down(monkeypatch):
     def refuse(build_id):
         raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
 
-    monkeypatch.setattr("builds.dispatch.dispatch_build", refuse)
+    monkeypatch.setattr("builds.jobs.queue_build", refuse)
 
 
 def test_a_failed_dispatch_does_not_fail_the_committed_start(owner_api, project, make_build, broker_down, caplog):

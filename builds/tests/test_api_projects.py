@@ -351,7 +351,8 @@ def test_list_query_count_does_not_grow_with_the_page(owner_api, make_project, t
 
 
 def test_a_stale_project_save_never_rewinds_the_build_counter(owner, tenant, project):
-    from builds import project_services, services
+    from builds.services import builds as services
+    from builds.services import projects as project_services
 
     stale = type(project).objects.get(pk=project.pk)  # loaded before the build below, like a slow PATCH
     services.create_build(tenant=tenant, project=project, user=owner, git_branch="main")

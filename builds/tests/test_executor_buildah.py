@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from builds.executors.base import BuildSpec, BuildUserError
-from builds.executors.buildah import STEP_LINE, BuildahExecutor, classify, is_insecure_registry
+from builds.executors.buildah import STEP_LINE, BuildahExecutor, is_insecure_registry
+from builds.executors.commands import classify
+from builds.executors.git import git_env
 from builds.validators import tag_safe
 from testing import GitRepo, run_step, unique_token
 
@@ -61,7 +63,7 @@ def test_tag_safe(branch, tag):
 ])
 def test_is_insecure_registry(settings, host, insecure):
     settings.INSECURE_REGISTRIES = ["registry.internal:5000"]
-    assert is_insecure_registry(host) is insecure
+    assert is_insecure_registry(host, settings.INSECURE_REGISTRIES) is insecure
 
 
 @pytest.mark.parametrize(("line", "parsed"), [
@@ -105,11 +107,11 @@ def spec_for(repo: GitRepo, image_repository: str, **fields) -> BuildSpec:
 
 
 @pytest.fixture
-def executor_run(buildah, tmp_path):
+def executor_run(buildah, tmp_path, settings):
     """executor_run(spec) -> (result or exception, reporter, executor) of a real prepare + run."""
 
     def run(spec: BuildSpec):
-        executor, reporter = BuildahExecutor(), CollectingReporter()
+        executor, reporter = BuildahExecutor.from_settings(settings), CollectingReporter()
         workspace = tmp_path / f"workspace-{spec.build_id}"
         workspace.mkdir()
         try:
@@ -200,11 +202,11 @@ def test_cleanup_prunes_the_layer_cache_when_over_the_limit(executor_run, tmp_pa
     settings.BUILDAH_RUN_ROOT = str(tmp_path / "run")
     repo = GitRepo(tmp_path / "repo")
     repo.commit_dockerfile(run_step(f"echo cached-{unique_token()}"))
-    result, _, executor = executor_run(spec_for(repo, ""))  # not pushed: its layers stay in the cache
+    result, _, _ = executor_run(spec_for(repo, ""))  # not pushed: its layers stay in the cache
     assert result.image_digest is None and images_in(tmp_path / "storage", settings)
 
     settings.BUILD_CACHE_MAX_BYTES = limit
-    executor.cleanup()
+    BuildahExecutor.from_settings(settings).cleanup()  # the limit is read when an executor is made
 
     assert (images_in(tmp_path / "storage", settings) == []) is pruned
 
@@ -230,7 +232,7 @@ def test_https_credentials_reach_git_through_askpass_not_the_command_line(tmp_pa
     spec = BuildSpec(build_id="b", build_number=1, repository_url="https://git.example.com/team/app.git",
                      git_branch="main", git_commit=None, default_branch="main", dockerfile_path="Dockerfile",
                      build_context=".", git_username="deploy-bot", git_password="pa ss'w\"ord")
-    env = BuildahExecutor()._git_env(spec, tmp_path)
+    env = git_env(spec, tmp_path)
 
     asked = subprocess.run(["git", "credential", "fill"], input="protocol=https\nhost=git.example.com\n\n",
                            env=env, capture_output=True, text=True, check=True)
@@ -245,7 +247,7 @@ def test_an_ssh_key_is_written_private_and_handed_to_git(tmp_path):
                      git_branch="main", git_commit=None, default_branch="main", dockerfile_path="Dockerfile",
                      build_context=".", git_ssh_private_key=key)
 
-    env = BuildahExecutor()._git_env(spec, tmp_path)
+    env = git_env(spec, tmp_path)
 
     key_file = tmp_path / "id_key"
     assert key_file.read_text() == key + "\n" and key_file.stat().st_mode & 0o777 == 0o600

@@ -216,8 +216,8 @@ def test_a_reservation_abandoned_by_a_dead_request_is_taken_over(owner_api, owne
 
     from django.utils import timezone
 
-    from builds.idempotency import ABANDONED_AFTER_SECONDS
     from builds.models import Build, IdempotencyRecord
+    from builds.services.idempotency import ABANDONED_AFTER_SECONDS
 
     body = {"project_id": str(project.pk), "git_branch": "main"}
     first = owner_api.post("/api/v1/builds", body, format="json", HTTP_IDEMPOTENCY_KEY="died-mid-request")
@@ -237,7 +237,7 @@ def test_a_reservation_abandoned_by_a_dead_request_is_taken_over(owner_api, owne
 def test_a_recent_reservation_still_answers_in_progress(owner_api, project, monkeypatch):
     from builds.models import IdempotencyRecord
 
-    monkeypatch.setattr("builds.idempotency.WAIT_FOR_FIRST_SECONDS", 0.1)
+    monkeypatch.setattr("builds.api.idempotency.WAIT_FOR_FIRST_SECONDS", 0.1)
     body = {"project_id": str(project.pk), "git_branch": "main"}
     owner_api.post("/api/v1/builds", body, format="json", HTTP_IDEMPOTENCY_KEY="busy")
     IdempotencyRecord.objects.filter(key="busy").update(response_status=None, response_body=None)

@@ -7,8 +7,9 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from builds import services
 from builds.models import Build
+from builds.runner import reports
+from builds.states import Phase
 
 pytestmark = pytest.mark.services
 
@@ -68,8 +69,8 @@ def test_cancel_racing_engine_completion_has_one_final_state(race_project, make_
     def racer(index):
         if index == 0:
             return client.post(f"/api/v1/builds/{build.pk}/cancel", {"reason": "race"}, format="json")
-        return services.finish_build(build_id=build.pk, status=engine_outcome,
-                                     error_message="boom" if engine_outcome == "failed" else None)
+        return reports.finish(build_id=build.pk, outcome=Phase(engine_outcome),
+                              error_message="boom" if engine_outcome == "failed" else None)
 
     cancel, finished = run_concurrently(racer, 2)
 
@@ -81,7 +82,7 @@ def test_cancel_racing_engine_completion_has_one_final_state(race_project, make_
     assert build.status == final and build.completed_at is not None
     # Terminal means terminal: neither side can change it afterwards.
     assert client.post(f"/api/v1/builds/{build.pk}/cancel").status_code == 409
-    assert services.finish_build(build_id=build.pk, status="success") is False
+    assert reports.finish(build_id=build.pk, outcome=Phase.SUCCESS) is False
     assert client.post(f"/api/v1/builds/{build.pk}/start").status_code == 409
     build.refresh_from_db()
     assert build.status == final

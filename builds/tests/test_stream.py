@@ -186,12 +186,12 @@ def refusal_world(stack, transactional_db, make_user, make_tenant, make_project,
     """A finished build with stored lines in `tenant`, plus everyone the rule table talks about."""
     from rest_framework_simplejwt.tokens import RefreshToken
 
-    from builds.logstore import append_log_lines
+    from builds.logs.store import append_lines
     from builds.models import Build
     from tenants.models import Membership, Role
 
     build = make_build(project, status="success")
-    append_log_lines(build.pk, [{"timestamp": build.created_at, "level": "INFO", "message": "secret line",
+    append_lines(build.pk, [{"timestamp": build.created_at, "level": "INFO", "message": "secret line",
                                  "metadata": {"step": "build"}}])
     other_tenant = make_tenant("globex", members={make_user(): "owner"})
     foreign_build = make_build(make_project(other_tenant, name="theirs"), status="success")
@@ -482,12 +482,12 @@ def test_text_log_download_is_streamed_by_daphne_line_by_line(strict_stack, owne
 
     from django.utils import timezone
 
-    from builds.logstore import append_log_lines
+    from builds.logs.store import append_lines
     from testing import StackClient
 
     build = make_build(project, status="failed")
     start = timezone.now()
-    append_log_lines(build.pk, [
+    append_lines(build.pk, [
         {"timestamp": start + timedelta(milliseconds=n), "level": "ERROR" if n % 1000 == 0 else "INFO",
          "message": f"line {n} of the download", "metadata": {"step": "build"}}
         for n in range(1, 4502)

@@ -5,25 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import timedelta
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import transaction
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from builds.models import IdempotencyRecord
+from builds.services.idempotency import HEADER, in_progress, reserve
 from imagefactory.core.errors import Conflict, InvalidRequest
 
-HEADER = "Idempotency-Key"
 WAIT_FOR_FIRST_SECONDS = 10.0
-ABANDONED_AFTER_SECONDS = 60  # far longer than any of the wrapped requests takes
 REPLAYED_HEADERS = ("Location",)
 
 
-def _fingerprint(request) -> str:
+def _fingerprint(request: Request) -> str:
     try:
         body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
     except Exception:  # noqa: BLE001 — unparsable bodies fail later in the view itself
@@ -39,63 +38,35 @@ def _validated_key(raw: str) -> str:
     return key
 
 
-def _reserve(request, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    expired_before = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
-    scope = dict(tenant=request.tenant, user=request.user, key=key)
-    IdempotencyRecord.objects.filter(**scope, created_at__lt=expired_before).delete()
-    for _ in range(3):
-        try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(**scope, fingerprint=fingerprint), True
-        except IntegrityError:
-            # Another request holds the key; it may fail and free it before we read it back.
-            existing = IdempotencyRecord.objects.filter(**scope).first()
-            if existing is not None and not _abandoned(existing):
-                return existing, False
-    raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly",
-                   details={"reason": "idempotency_request_in_progress", "header": HEADER})
-
-
-def _abandoned(record: IdempotencyRecord) -> bool:
-    """A reservation whose request died: safe to take over, since its writes were rolled back with it
-    (the view and the stored response commit together). Deleted here, so only one taker wins."""
-    cutoff = timezone.now() - timedelta(seconds=ABANDONED_AFTER_SECONDS)
-    if record.response_status is not None or record.created_at >= cutoff:
-        return False
-    return bool(IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True).delete()[0])
-
-
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.fingerprint != fingerprint:
         raise Conflict("This Idempotency-Key was already used with a different request",
                        details={"reason": "idempotency_key_reused", "header": HEADER})
     deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
-    while record.response_status is None and time.monotonic() < deadline:
+    current: IdempotencyRecord | None = record
+    while current is not None and current.response_status is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the first request with this key is still running
-        record = IdempotencyRecord.objects.filter(pk=record.pk).first()
-        if record is None:
-            break
-    if record is None or record.response_status is None:
-        raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly",
-                       details={"reason": "idempotency_request_in_progress", "header": HEADER})
-    response = Response(record.response_body, status=record.response_status)
-    for name, value in record.response_headers.items():
+        current = IdempotencyRecord.objects.filter(pk=record.pk).first()
+    if current is None or current.response_status is None:
+        raise in_progress()
+    response = Response(current.response_body, status=current.response_status)
+    for name, value in current.response_headers.items():
         response[name] = value
     response["Idempotent-Replayed"] = "true"
     return response
 
 
-def idempotent(view_method):
+def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
     """Wraps a POST handler. Only successful responses are kept; failures free the key again."""
 
     @wraps(view_method)
-    def wrapper(view, request, *args, **kwargs):
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         raw = request.headers.get(HEADER)
         if raw is None:
             return view_method(view, request, *args, **kwargs)
         key = _validated_key(raw)
         fingerprint = _fingerprint(request)
-        record, reserved = _reserve(request, key, fingerprint)
+        record, reserved = reserve(tenant=request.tenant, user=request.user, key=key, fingerprint=fingerprint)
         if not reserved:
             return _replay(record, fingerprint)
         try:
@@ -116,9 +87,3 @@ def idempotent(view_method):
         return response
 
     return wrapper
-
-
-def purge_expired_records() -> int:
-    """Deletes records older than IDEMPOTENCY_TTL_SECONDS (run by the reaper)."""
-    expired_before = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
-    return IdempotencyRecord.objects.filter(created_at__lt=expired_before).delete()[0]

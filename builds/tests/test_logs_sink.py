@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from builds.logsink import MASK, LogSink
+from builds.logs.sink import MASK, LogSink
 from builds.models import BuildLogLine
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from builds.logstore import append_log_lines, drop_log_range, mark_truncated
+from builds.logs.messages import Entry
+from builds.logs.store import append_lines, close_log, drop_range, mark_truncated
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class LogSink:
         self.max_lines = max_lines or settings.BUILD_LOG_MAX_LINES
         self.max_bytes = max_bytes or settings.BUILD_LOG_MAX_BYTES
         self.flush_seconds = flush_seconds if flush_seconds is not None else settings.BUILD_LOG_FLUSH_SECONDS
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[Entry] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -51,8 +51,8 @@ class LogSink:
         return text
 
     def emit(self, message: str, *, level: str = "INFO", metadata: dict[str, str] | None = None) -> None:
-        entry = {"timestamp": timezone.now(), "level": level, "message": self.mask(message),
-                 "metadata": {k: self.mask(str(v)) for k, v in (metadata or {}).items()}}
+        entry: Entry = {"timestamp": timezone.now(), "level": level, "message": self.mask(message),
+                        "metadata": {k: self.mask(str(v)) for k, v in (metadata or {}).items()}}
         with self._lock:
             self._buffer.append(entry)
             if len(self._buffer) >= FLUSH_BATCH:
@@ -76,20 +76,23 @@ class LogSink:
             if batch:
                 self._store(batch)
 
-    def close(self) -> None:
+    def close(self, *, status: str | None = None) -> None:
+        """Stores what is left; with `status`, then ends the log (the stream's end event)."""
         self._closed = True
         self._wake.set()
         self._thread.join(timeout=10)
         self.flush()
+        if status is not None:
+            close_log(self.build_id, status)
 
     # --- the size cap ----------------------------------------------------------------------
-    def _store(self, batch: list[dict[str, Any]]) -> None:
+    def _store(self, batch: list[Entry]) -> None:
         """Stores the batch; once the log is over the cap, drops its middle, not its head or tail.
 
         Nothing is dropped (and no marker written) while the whole log fits. The first dropped
         line becomes the truncation marker, so the marker sits exactly where lines are missing.
         """
-        stored = append_log_lines(self.build_id, batch)
+        stored = append_lines(self.build_id, batch)
         head_line_cap, head_byte_cap = self.max_lines // 2, self.max_bytes // 2
         for line in stored:
             size = len(line.message.encode())
@@ -121,5 +124,5 @@ class LogSink:
             mark_truncated(self.build_id, seq=self._marker_seq, message=(
                 f"[log truncated: this build printed more than {self.max_lines} lines or "
                 f"{self.max_bytes} bytes; the first and the last lines are kept]"))
-        drop_log_range(self.build_id, after_seq=max(self._marker_seq, self._dropped_up_to), up_to_seq=dropped[-1])
+        drop_range(self.build_id, after_seq=max(self._marker_seq, self._dropped_up_to), up_to_seq=dropped[-1])
         self._dropped_up_to = dropped[-1]

@@ -20,12 +20,15 @@ from channels.testing import WebsocketCommunicator
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from builds import events, selectors, services
-from builds.consumers import BuildLogStreamConsumer
-from builds.daphne_socket import DaphneSocket
-from builds.logstore import append_log_lines
+from builds import selectors
+from builds.logs import publish
+from builds.logs.messages import line_message
+from builds.logs.store import append_lines
 from builds.models import Build, BuildLogLine
-from builds.routing import websocket_urlpatterns
+from builds.services import builds as build_services
+from builds.stream.consumer import BuildLogStreamConsumer
+from builds.stream.routing import websocket_urlpatterns
+from builds.stream.transport import DaphneSendBuffer
 from testing import access_token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,21 +60,21 @@ def entries(first: int, last: int) -> list[dict]:
 def store(build: Build, first: int, last: int, *, publish: bool = True) -> None:
     """Stores lines first..last through the log store (which publishes them after commit)."""
     if publish:
-        lines = append_log_lines(build.pk, entries(first, last))
+        lines = append_lines(build.pk, entries(first, last))
     else:
-        with mock.patch("builds.events.publish_lines"):
-            lines = append_log_lines(build.pk, entries(first, last))
+        with mock.patch("builds.logs.publish.publish_lines"):
+            lines = append_lines(build.pk, entries(first, last))
     assert [line.seq for line in lines] == list(range(first, last + 1))
 
 
 def stored_payloads(build: Build, first: int, last: int) -> list[dict]:
-    return [events.line_payload(line) for line in
+    return [line_message(line) for line in
             BuildLogLine.objects.filter(build=build, seq__gte=first, seq__lte=last).order_by("seq")]
 
 
 def finish(build: Build, status: str = "success") -> None:
     Build.objects.filter(pk=build.pk).update(status=status, completed_at=timezone.now())
-    events.publish_finished(Build.objects.get(pk=build.pk))
+    publish.publish_finished(build.pk, status)
 
 
 async def receive_lines(communicator: WebsocketCommunicator, count: int) -> list[dict]:
@@ -115,7 +118,7 @@ def test_lines_committed_during_the_replay_are_neither_lost_nor_duplicated(strea
             assert (await communicator.connect())[0]
             first = await receive_lines(communicator, 8)
             layer = get_channel_layer()  # an overlapping batch arriving late, e.g. a publisher retry
-            await layer.group_send(events.group_name(stream.build.pk), {
+            await layer.group_send(publish.group_name(stream.build.pk), {
                 "type": "log.lines", "lines": await database_sync_to_async(stored_payloads)(stream.build, 3, 8)})
             await database_sync_to_async(store)(stream.build, 9, 10)
             await database_sync_to_async(finish)(stream.build)
@@ -187,7 +190,7 @@ class Backlog:
     def __init__(self):
         self.size = 0
 
-    def __call__(self, socket: DaphneSocket) -> int:
+    def __call__(self, socket: DaphneSendBuffer) -> int:
         return self.size
 
 
@@ -197,7 +200,7 @@ def backlog(settings):
     settings.STREAM_SEND_BUFFER_BYTES = 1000
     settings.STREAM_DRAIN_POLL_SECONDS = 0.01
     fake = Backlog()
-    with mock.patch.object(DaphneSocket, "backlog_bytes", lambda socket: fake(socket)):
+    with mock.patch.object(DaphneSendBuffer, "backlog_bytes", lambda socket: fake(socket)):
         yield fake
 
 
@@ -267,7 +270,7 @@ def test_a_build_deleted_while_connected_gets_one_not_found_frame_and_4404(strea
 
     def delete_build():
         with transaction.atomic():
-            services.delete_build(build=Build.objects.get(pk=stream.build.pk))
+            build_services.delete_build(build=Build.objects.get(pk=stream.build.pk))
 
     async def scenario():
         communicator = stream.communicator()

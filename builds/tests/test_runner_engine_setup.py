@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.utils import timezone
 
-from builds import engine
+from builds.runner import engine
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the log sink writes from its own thread
 

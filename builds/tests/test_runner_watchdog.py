@@ -6,17 +6,22 @@ import threading
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
-from builds import services
-from builds.engine import Watchdog
 from builds.executors.base import Executor
 from builds.models import Build
+from builds.runner import reports
+from builds.runner.watchdog import Watchdog
 from testing import wait_until
 
 
 class RecordingExecutor(Executor):
     def __init__(self) -> None:
         self.cancelled = threading.Event()
+
+    @classmethod
+    def from_settings(cls, settings):  # pragma: no cover — never called here
+        raise NotImplementedError
 
     def prepare(self, spec, workspace, reporter) -> None:  # pragma: no cover — never called here
         raise NotImplementedError
@@ -32,14 +37,15 @@ class RecordingExecutor(Executor):
 def running_build(transactional_db, make_build, project, settings):
     settings.BUILD_CANCEL_POLL_SECONDS = 0.05
     settings.BUILD_HEARTBEAT_SECONDS = 0.05
-    return make_build(project, status="in_progress")
+    now = timezone.now()
+    return make_build(project, status="in_progress", started_at=now, slot_acquired_at=now, heartbeat_at=now)
 
 
 @pytest.fixture
 def flaky_heartbeat(monkeypatch):
-    """services.heartbeat failing once with a database error, then working; counts its calls."""
+    """reports.heartbeat failing once with a database error, then working; counts its calls."""
     calls = []
-    real = services.heartbeat
+    real = reports.heartbeat
 
     def heartbeat(*, build_id) -> bool:
         calls.append(build_id)
@@ -47,13 +53,13 @@ def flaky_heartbeat(monkeypatch):
             raise OperationalError("server closed the connection unexpectedly")
         return real(build_id=build_id)
 
-    monkeypatch.setattr(services, "heartbeat", heartbeat)
+    monkeypatch.setattr(reports, "heartbeat", heartbeat)
     return calls
 
 
 def test_watchdog_survives_a_database_error_and_still_sees_the_cancel(running_build, flaky_heartbeat):
     executor = RecordingExecutor()
-    watchdog = Watchdog(running_build, executor, timeout_seconds=600)
+    watchdog = Watchdog(running_build.pk, executor, timeout_seconds=600)
     watchdog.start()
     try:
         wait_until(lambda: len(flaky_heartbeat) >= 2, timeout=10, what="a heartbeat after the failed one")
@@ -69,7 +75,7 @@ def test_watchdog_survives_a_database_error_and_still_sees_the_cancel(running_bu
 
 def test_watchdog_stops_the_executor_at_the_timeout(running_build):
     executor = RecordingExecutor()
-    watchdog = Watchdog(running_build, executor, timeout_seconds=0)
+    watchdog = Watchdog(running_build.pk, executor, timeout_seconds=0)
     watchdog.start()
     try:
         wait_until(executor.cancelled.is_set, timeout=10, what="the executor to be stopped")

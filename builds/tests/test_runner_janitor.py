@@ -1,4 +1,4 @@
-"""The reaper pass: lost builds end as worker_lost; long-waiting builds are handed free slots."""
+"""A janitor pass: lost builds end as worker_lost; long-waiting builds are handed free slots."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from builds import engine
+from builds.runner import janitor
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def dispatched(monkeypatch):
-    """Records what the reaper hands to the workers instead of queueing it."""
+    """Records what the janitor hands to the workers instead of queueing it."""
     calls: list = []
-    monkeypatch.setattr("builds.dispatch.dispatch_build", calls.append)
+    monkeypatch.setattr("builds.jobs.queue_build", calls.append)
     return calls
 
 
@@ -27,7 +27,7 @@ def test_stale_heartbeat_is_reaped_as_worker_lost(project, make_build, settings,
     alive = make_build(project, status="in_progress", started_at=long_ago, slot_acquired_at=long_ago,
                        heartbeat_at=timezone.now(), worker="host-b:456")
 
-    engine.reap()
+    janitor.sweep()
 
     lost.refresh_from_db()
     alive.refresh_from_db()
@@ -49,7 +49,7 @@ def test_only_long_waiting_builds_get_free_slots_oldest_first(project, make_buil
     other_project = make_project(tenant)
     make_build(other_project, status="queued")
 
-    engine.reap()
+    janitor.sweep()
 
     assert dispatched == [first.pk]
 
@@ -57,6 +57,6 @@ def test_only_long_waiting_builds_get_free_slots_oldest_first(project, make_buil
 def test_fresh_waiting_builds_are_left_to_the_normal_dispatch(project, make_build, dispatched):
     make_build(project, status="in_progress", started_at=timezone.now())
 
-    engine.reap()
+    janitor.sweep()
 
     assert dispatched == []

@@ -6,8 +6,11 @@ import inspect
 
 import pytest
 
-from builds import dispatch, engine, services, tasks
+from builds import jobs
 from builds.models import Build, BuildStatus
+from builds.runner import engine, janitor, scheduler, tasks
+from builds.services import builds as build_services
+from imagefactory.core import jobs as core_jobs
 from testing import run_step, unique_token, wait_until
 
 pytestmark = [pytest.mark.buildah, pytest.mark.e2e]
@@ -30,7 +33,7 @@ def test_builds_over_the_tenant_limit_wait_their_turn_in_order(member_client, te
                                        slot_acquired_at__isnull=False).count()
         most_running = max(most_running, running)
         for build_id in ids:
-            if member_client.build(build_id)["step_name"] == engine.WAITING_MESSAGE:
+            if member_client.build(build_id)["step_name"] == scheduler.WAITING_MESSAGE:
                 seen_waiting.add(build_id)
         return not Build.objects.filter(pk__in=ids).exclude(status__in=["success", "failed", "cancelled"]).exists()
 
@@ -52,7 +55,7 @@ def test_builds_over_the_tenant_limit_wait_their_turn_in_order(member_client, te
         assert following.slot_acquired_at >= previous.completed_at
 
 
-@pytest.mark.parametrize("module", [dispatch, engine, tasks, services])
+@pytest.mark.parametrize("module", [jobs, core_jobs, scheduler, engine, janitor, tasks, build_services])
 def test_no_retry_with_countdown_loop(module):
     """Waiting builds are handed a slot when one frees; nothing re-queues itself on a timer."""
     source = inspect.getsource(module)

@@ -1,6 +1,6 @@
 """WebSocket log stream: replay stored lines, then live lines, gap-free, then the end message.
 
-Route ``/api/v1/builds/<id>/logs/stream`` (builds/routing.py), served by daphne next to HTTP.
+Route ``/api/v1/builds/<id>/logs/stream`` (builds/stream/routing.py), served by daphne next to HTTP.
 
 Who may connect
     The HTTP rule table, by the same functions (``authenticate_access_token`` then
@@ -31,7 +31,8 @@ What an accepted client receives
     values all strings, ``seq`` and ``step`` included. Stored lines with ``seq > since`` first,
     then live lines, in seq order, each exactly once: the consumer subscribes to the group before
     it reads the database, and drops live lines it has already sent (lines are published only
-    after their commit, builds/logstore.py, so anything seen live is also readable).
+    after their commit, builds/logs/store.py, so anything seen live is also readable). The
+    rules of what goes out next live in builds/stream/cursor.py.
     Control messages carry ``metadata.event`` and the seq of the last line sent before them
     (so ``?since=<seq of the last message>`` always resumes correctly):
 
@@ -60,9 +61,10 @@ Slow clients
     of the build is more than STREAM_MAX_LAG_LINES ahead of the last line the server could
     write to it: it gets the lagged message and close 1013, and resumes with ``?since=``.
     Lines lost on the channel layer (a full channel drops messages) show up as a seq gap and
-    are read back from the database. Under a server other than daphne (no transport to watch)
-    nothing is throttled and nobody is closed for lagging.
+    are read back from the database. Under a server other than daphne (no transport to watch,
+    builds/stream/transport.py) nothing is throttled and nobody is closed for lagging.
 """
+
 
 from __future__ import annotations
 
@@ -70,8 +72,8 @@ import asyncio
 import json
 import logging
 import re
-from collections import deque
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -80,9 +82,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.authentication import authenticate_access_token
-from builds import events, selectors
-from builds.daphne_socket import CLOSE_TRY_AGAIN_LATER, DaphneSocket
-from builds.models import TERMINAL_STATES, Build, BuildStatus
+from builds import selectors
+from builds.logs import publish
+from builds.logs.messages import line_message
+from builds.models import Build
+from builds.states import TERMINAL_STATES, worker_writes_the_end
+from builds.stream.cursor import End, ReadStore, Send, StreamCursor, Wait, seq_of
+from builds.stream.transport import CLOSE_TRY_AGAIN_LATER, DaphneSendBuffer
 from imagefactory.core.api import parse_uuid
 from imagefactory.core.context import choose_trace_id, trace_id_var
 from imagefactory.core.errors import ApiError, InvalidRequest, NotFound, envelope
@@ -98,7 +104,7 @@ CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 404: 4404}
 CLOSE_NORMAL = 1000
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
 # Channel-layer events touch no database: skip Channels' per-message close_old_connections hop.
-_LAYER_EVENTS = {"log.lines": "log_lines", "build.finished": "build_finished"}
+_LAYER_EVENTS = {publish.LINES_EVENT: "log_lines", publish.FINISHED_EVENT: "build_finished"}
 
 
 def _authorize(raw_token: str | None, tenant_header: str | None, build_id: str) -> Build:
@@ -119,18 +125,14 @@ def parse_since(raw: str | None) -> int:
     return int(raw)
 
 
-def _seq(line: dict) -> int:
-    return int(line["metadata"]["seq"])
-
-
 class BuildLogStreamConsumer(AsyncWebsocketConsumer):
-    build_id = None
+    build_id: Any = None
     group: str | None = None
-    ended = False
-    pump: asyncio.Task | None = None
-    poller: asyncio.Task | None = None
+    closed = False  # nothing may be sent any more (ended, refused, lagged, deleted, disconnected)
+    pump: asyncio.Task[None] | None = None
+    poller: asyncio.Task[None] | None = None
 
-    async def dispatch(self, message: dict) -> None:
+    async def dispatch(self, message: dict[str, Any]) -> None:
         handler = _LAYER_EVENTS.get(message["type"])
         if handler is not None:
             await getattr(self, handler)(message)
@@ -138,7 +140,7 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def connect(self) -> None:
-        events.register_server_loop(asyncio.get_running_loop())
+        publish.register_server_loop(asyncio.get_running_loop())
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.scope["headers"]}
         trace_id_var.set(choose_trace_id(headers.get("x-request-id")))
         query = {key: values[-1] for key, values in
@@ -150,22 +152,18 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
                                                              self.scope["url_route"]["kwargs"]["build_id"])
             since = parse_since(query.get("since"))
         except ApiError as refusal:
-            await self._refuse(refusal)
+            await self.accept()
+            await self._close_with_error(refusal)
             return
         self.build_id = build.pk
-        self.last_seq = self.newest_seq = since  # last line written to the client / newest known
-        self.pending: deque[dict] = deque()  # live lines that directly follow last_seq
-        self.need_db = True  # the next lines have to come from the database (replay, gap)
-        self.db_wanted = 0  # bumped by every reason to read the database; the pump clears need_db
-        # only when no new reason arrived while it was reading
-        self.replaying = True  # initial replay: the client asked for history, no lag limit yet
-        self.finished_status: str | None = None
-        self.finished_event = asyncio.Event()
+        self.cursor = StreamCursor(since, buffer_limit=settings.STREAM_MAX_LAG_LINES)
+        self.sent_seq = since  # the last line really written to the client (the cursor hands out ahead)
+        self.finished_event = asyncio.Event()  # the worker's end event (see _settle)
         self.wake = asyncio.Event()
-        self.socket = DaphneSocket(self.base_send)
-        self.group = events.group_name(build.pk)
+        self.socket = DaphneSendBuffer(self.base_send)
+        self.group = publish.group_name(build.pk)
         # Subscribe first, then read the database: a line committed meanwhile is in the read or
-        # arrives live, and the seq check drops the second copy.
+        # arrives live, and the cursor drops the second copy.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.socket.bound_kernel_buffer(settings.STREAM_SOCKET_SNDBUF_BYTES)
@@ -173,18 +171,15 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         self.pump = asyncio.create_task(self._pump())
         self.poller = asyncio.create_task(self._poll_status())
 
-    async def _refuse(self, refusal: ApiError) -> None:
-        await self.accept()
-        await self._close_with_error(refusal)
-
     async def _close_with_error(self, error: ApiError) -> None:
         """One error-envelope frame, then the error's application close code."""
+        self.closed = True
         body = envelope(error.status_code, error.message, code=error.code, details=error.details)
         await self.send(text_data=json.dumps(body))
         await self.close(code=CLOSE_CODES.get(error.status_code, 4400))
 
     async def disconnect(self, code: int) -> None:
-        self.ended = True
+        self.closed = True
         current = asyncio.current_task()
         for task in (self.pump, self.poller):
             if task is not None and task is not current:
@@ -193,115 +188,75 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     # --- channel-layer events (never block: the publisher and other clients must not wait) -----
-    async def log_lines(self, message: dict) -> None:
-        """Live lines from the engine (channel-layer type `log.lines`)."""
-        if self.ended or self.build_id is None:
+    async def log_lines(self, message: dict[str, Any]) -> None:
+        """Live lines from the worker (channel-layer type `log.lines`)."""
+        if self.closed or self.build_id is None:
             return
-        for line in message["lines"]:
-            seq = _seq(line)
-            self.newest_seq = max(self.newest_seq, seq)
-            if self.need_db:
-                continue  # the database read in progress (or next) covers it
-            expected = (_seq(self.pending[-1]) if self.pending else self.last_seq) + 1
-            if seq < expected:
-                continue  # already sent or queued
-            if seq > expected:
-                # A gap: the channel layer dropped messages (full channel), or publishers raced.
-                self.pending.clear()
-                self._want_db()
-                continue
-            self.pending.append(line)
-        if not self.replaying and self.newest_seq - self.last_seq > settings.STREAM_MAX_LAG_LINES:
+        self.cursor.live(message["lines"])
+        if self._too_far_behind():
             await self._lagged()
             return
         self.wake.set()
 
-    async def build_finished(self, message: dict) -> None:
+    async def build_finished(self, message: dict[str, Any]) -> None:
         self.finished_event.set()
         self._finish(message["status"])
 
     def _finish(self, status: str) -> None:
-        if self.finished_status is None and not self.ended:
-            self.finished_status = status
-            self._want_db()  # every line is committed before the end is published: read them
+        if not self.closed:
+            self.cursor.finish(status)
             self.wake.set()
 
-    def _want_db(self) -> None:
-        self.need_db = True
-        self.db_wanted += 1
-
     # --- the pump: the only writer of lines --------------------------------------------------
-    def _has_work(self) -> bool:
-        return self.need_db or bool(self.pending) or self.last_seq < self.newest_seq
-
     async def _pump(self) -> None:
         try:
-            while not self.ended:
-                await self.wake.wait()
-                self.wake.clear()
-                while not self.ended and self._has_work():
+            while not self.closed:
+                step = self.cursor.next_step()
+                if isinstance(step, Wait):
+                    await self.wake.wait()
+                    self.wake.clear()
+                elif isinstance(step, ReadStore):
+                    token = self.cursor.store_read_started()
+                    lines = await self._lines_after(step.after_seq)
+                    self.cursor.stored(lines, token=token, complete=len(lines) < REPLAY_CHUNK)
+                elif isinstance(step, Send):
                     if not await self._wait_for_room():
                         return
-                    if self.need_db or not self.pending:
-                        await self._send_from_db()
-                    else:
-                        batch, self.pending = self.pending, deque()
-                        for line in batch:
-                            await self._send_line(line)
-                if self.ended:
-                    return
-                self.replaying = False
-                if self.finished_status is not None:
-                    await self._end(self.finished_status)
-                    return
+                    for line in step.lines:
+                        if self.closed:  # closed meanwhile (deleted, lagged): nothing may follow the last frame
+                            return
+                        await self.send(text_data=json.dumps(line))
+                        self.sent_seq = seq_of(line)
+                elif isinstance(step, End):
+                    await self._end(step.status)
         except asyncio.CancelledError:
             pass
         except Exception:
             logger.exception("log stream of build %s failed", self.build_id)
             await self.close(code=1011)
 
-    async def _send_from_db(self) -> None:
-        self.need_db = True
-        wanted, newest = self.db_wanted, self.newest_seq
-        lines = await self._lines_after(self.last_seq)
-        if self.ended:
-            return
-        for line in lines:
-            await self._send_line(line)
-        while self.pending and _seq(self.pending[0]) <= self.last_seq:
-            self.pending.popleft()
-        unchanged = self.db_wanted == wanted and self.newest_seq == newest  # nothing arrived meanwhile
-        if not lines and unchanged:
-            self.newest_seq = self.last_seq  # the newest line is not stored (any more): the build was deleted
-        if len(lines) < REPLAY_CHUNK and self.last_seq >= self.newest_seq and self.db_wanted == wanted:
-            self.need_db = False  # caught up with the database; live lines take over
+    def _too_far_behind(self) -> bool:
+        return not self.cursor.replaying and self.cursor.newest - self.sent_seq > settings.STREAM_MAX_LAG_LINES
 
     async def _wait_for_room(self) -> bool:
         """Waits while the client's send buffer is full; False once the client was closed as lagging."""
         while self.socket.backlog_bytes() > settings.STREAM_SEND_BUFFER_BYTES:
-            if not self.replaying and self.newest_seq - self.last_seq > settings.STREAM_MAX_LAG_LINES:
+            if self._too_far_behind():
                 await self._lagged()
                 return False
             await asyncio.sleep(settings.STREAM_DRAIN_POLL_SECONDS)
-            if self.ended:
+            if self.closed:
                 return False
         return True
 
-    async def _send_line(self, line: dict) -> None:
-        if self.ended:  # closed meanwhile (deleted, lagged): nothing may follow the last frame
-            return
-        self.last_seq = _seq(line)
-        self.newest_seq = max(self.newest_seq, self.last_seq)
-        await self.send(text_data=json.dumps(line))
-
     @database_sync_to_async
-    def _lines_after(self, after_seq: int) -> list[dict]:
-        return [events.line_payload(line)
+    def _lines_after(self, after_seq: int) -> list[dict[str, Any]]:
+        return [line_message(line)
                 for line in selectors.log_lines_after(self.build_id, after_seq=after_seq, limit=REPLAY_CHUNK)]
 
     # --- the end -------------------------------------------------------------------------------
     @database_sync_to_async
-    def _build_state(self) -> dict | None:
+    def _build_state(self) -> dict[str, Any] | None:
         return (Build.objects.filter(pk=self.build_id)
                 .values("status", "slot_acquired_at", "completed_at").first())
 
@@ -312,14 +267,15 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         poll: if the poller died, a client whose end event was lost would wait forever.
         """
         try:
-            while not self.ended and self.finished_status is None:
+            while not self.closed and self.cursor.finished is None:
                 try:
                     state = await self._build_state()
                 except Exception:
                     logger.exception("log stream of build %s: reading its status failed, polling on", self.build_id)
                 else:
                     if state is None:  # deleted (a queued or finished build can be): nothing more will come
-                        await self._deleted()
+                        if not self.closed:
+                            await self._close_with_error(NotFound("Build was deleted"))
                         return
                     if state["status"] in TERMINAL_STATES:
                         await self._settle(state)
@@ -329,16 +285,10 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         except asyncio.CancelledError:
             pass
 
-    async def _deleted(self) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        await self._close_with_error(NotFound("Build was deleted"))
-
-    async def _settle(self, state: dict) -> None:
+    async def _settle(self, state: dict[str, Any]) -> None:
         """A build cancelled while a worker held it gets its last lines from that worker a moment
         later; wait for the worker's end event (or the grace period) before ending the stream."""
-        if state["status"] != BuildStatus.CANCELLED or state["slot_acquired_at"] is None:
+        if not worker_writes_the_end(state["status"], state["slot_acquired_at"]):
             return
         completed = state["completed_at"] or timezone.now()
         remaining = (completed + timedelta(seconds=settings.STREAM_END_GRACE_SECONDS) - timezone.now()).total_seconds()
@@ -348,25 +298,25 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
             except TimeoutError:
                 pass
 
-    def _control(self, message: str, *, level: str, **metadata: str) -> dict:
+    def _control(self, message: str, *, level: str, **metadata: str) -> dict[str, Any]:
         return {"build_id": str(self.build_id), "timestamp": iso_z(),
                 "level": level, "message": message,
-                "metadata": {**metadata, "seq": str(self.last_seq), "step": "system"}}
+                "metadata": {**metadata, "seq": str(self.sent_seq), "step": "system"}}
 
     async def _end(self, status: str) -> None:
-        self.ended = True
+        self.closed = True
         await self.send(text_data=json.dumps(self._control(f"Build finished: {status}", level="INFO",
                                                            event="end", status=status)))
         await self.close(code=CLOSE_NORMAL)
 
     async def _lagged(self) -> None:
-        if self.ended:
+        if self.closed:
             return
-        self.ended = True
+        self.closed = True
         logger.info("closing the log stream of build %s: client %s lines behind", self.build_id,
-                    self.newest_seq - self.last_seq)
+                    self.cursor.newest - self.sent_seq)
         await self.send(text_data=json.dumps(self._control(
             f"Stream closed: this client fell more than {settings.STREAM_MAX_LAG_LINES} lines behind; "
-            f"reconnect with ?since={self.last_seq}", level="WARN", event="lagged")))
+            f"reconnect with ?since={self.sent_seq}", level="WARN", event="lagged")))
         if not self.socket.close_try_again_later(settings.STREAM_CLOSE_GRACE_SECONDS):
             await self.close(code=CLOSE_TRY_AGAIN_LATER)

@@ -1,25 +1,32 @@
-"""Publishing build events (log lines, end of build) to the build's channel-layer group."""
+"""Publishing a build's log to its channel-layer group: lines as they are stored, then the end.
+
+The only module that sends to a build's group. The stream consumers (builds/stream) listen there.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.utils import timezone
 
-from imagefactory.core.timestamps import iso_z
+from builds.logs.messages import line_message
+from builds.models import BuildLogLine
 
 logger = logging.getLogger(__name__)
+
+LINES_EVENT = "log.lines"
+FINISHED_EVENT = "build.finished"
 
 _loop_lock = threading.Lock()
 _server_loop: asyncio.AbstractEventLoop | None = None
 
 
-def group_name(build_id) -> str:
+def group_name(build_id: Any) -> str:
     return f"build.{build_id}"
 
 
@@ -50,35 +57,18 @@ def _send(group: str, message: dict[str, Any]) -> None:
     async_to_sync(layer.group_send)(group, message)
 
 
-def line_payload(line) -> dict[str, Any]:
-    """The guide's LogMessage for one stored line; metadata values are strings, seq included."""
-    metadata = {str(k): str(v) for k, v in (line.metadata or {}).items()}
-    metadata["seq"] = str(line.seq)
-    return {
-        "build_id": str(line.build_id),
-        "timestamp": iso_z(line.timestamp),
-        "level": line.level,
-        "message": line.message,
-        "metadata": metadata,
-    }
-
-
-def publish_lines(build_id, lines: list) -> None:
+def publish_lines(build_id: Any, lines: Sequence[BuildLogLine]) -> None:
     if not lines:
         return
     try:
-        _send(group_name(build_id), {"type": "log.lines", "lines": [line_payload(line) for line in lines]})
+        _send(group_name(build_id), {"type": LINES_EVENT, "lines": [line_message(line) for line in lines]})
     except Exception:
         logger.warning("could not publish %d log lines of build %s", len(lines), build_id, exc_info=True)
 
 
-def publish_finished(build) -> None:
+def publish_finished(build_id: Any, status: str) -> None:
+    """Announces the end; called by builds.logs.store.close_log only, after the last line."""
     try:
-        _send(group_name(build.pk), {"type": "build.finished", "status": build.status})
+        _send(group_name(build_id), {"type": FINISHED_EVENT, "status": status})
     except Exception:
-        logger.warning("could not publish the end of build %s", build.pk, exc_info=True)
-
-
-def system_line(message: str, *, level: str = "INFO", step: str = "system") -> dict[str, Any]:
-    return {"timestamp": timezone.now(), "level": level, "message": message,
-            "metadata": {"step": step, "step_name": step, "container": "builder"}}
+        logger.warning("could not publish the end of build %s", build_id, exc_info=True)

@@ -1,0 +1,1 @@
+"""The builds app's API views: projects, builds, logs."""

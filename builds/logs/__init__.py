@@ -1,0 +1,2 @@
+"""A build's log: shaping lines (messages), storing them (store), publishing them live (publish),
+and collecting a running build's output (sink)."""

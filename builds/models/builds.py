@@ -1,0 +1,79 @@
+"""A build of a project: what was asked (branch, commit, args), where it stands, and what it produced.
+
+Its status moves only through builds/states.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from builds.models.projects import Project
+from tenants.models import Tenant, TenantManager
+
+
+class BuildStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    IN_PROGRESS = "in_progress", "In progress"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class FailureKind(models.TextChoices):
+    BUILD_ERROR = "build_error", "Build error"
+    PLATFORM_ERROR = "platform_error", "Platform error"
+    TIMEOUT = "timeout", "Timeout"
+    WORKER_LOST = "worker_lost", "Worker lost"
+
+
+class Build(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="builds")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="builds")
+    build_number = models.PositiveIntegerField()
+    git_branch = models.CharField(max_length=255)
+    git_commit = models.CharField(max_length=40, null=True, blank=True)
+    build_args = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=BuildStatus, default=BuildStatus.QUEUED)
+    error_message = models.TextField(null=True, blank=True)
+    failure_kind = models.CharField(max_length=16, choices=FailureKind, null=True, blank=True)
+    cancel_reason = models.TextField(null=True, blank=True)
+    retry_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Filled by the engine.
+    source_commit = models.CharField(max_length=40, null=True, blank=True)
+    current_step = models.PositiveIntegerField(null=True, blank=True)
+    total_steps = models.PositiveIntegerField(null=True, blank=True)
+    step_name = models.CharField(max_length=500, blank=True, default="")
+    image_reference = models.CharField(max_length=700, null=True, blank=True)
+    image_digest = models.CharField(max_length=100, null=True, blank=True)
+    slot_acquired_at = models.DateTimeField(null=True, blank=True)  # null while waiting for a slot
+    worker = models.CharField(max_length=255, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    log_line_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "build_number"], name="build_number_unique_in_project"),
+            # A build is retried at most once; further retries go through the newest attempt.
+            models.UniqueConstraint(fields=["retry_of"], condition=models.Q(retry_of__isnull=False),
+                                    name="build_retried_once"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "created_at"], name="build_tenant_created"),
+            models.Index(fields=["tenant", "status", "created_at"], name="build_tenant_status_created"),
+            models.Index(fields=["tenant", "project", "created_at"], name="build_tenant_project_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="build_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}#{self.build_number}"

@@ -1,0 +1,198 @@
+"""Running one build end to end: slot, workspace, executor, log, watchdog, outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from builds.executors.base import (
+    BuildFailed,
+    BuildInterrupted,
+    BuildPlatformError,
+    BuildResult,
+    BuildSpec,
+    Executor,
+)
+from builds.logs.sink import LogSink
+from builds.models import Build, BuildStatus, FailureKind
+from builds.runner import reports, scheduler
+from builds.runner.watchdog import Watchdog
+from builds.states import Phase
+from imagefactory.core.context import build_id_var, tenant_id_var
+
+logger = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def load_executor() -> Executor:
+    executor_class: type[Executor] = import_string(settings.BUILD_EXECUTOR)
+    return executor_class.from_settings(settings)
+
+
+def spec_for(build: Build) -> BuildSpec:
+    project = build.project
+    return BuildSpec(
+        build_id=str(build.pk), build_number=build.build_number, repository_url=project.repository_url,
+        git_branch=build.git_branch, git_commit=build.git_commit, default_branch=project.default_branch,
+        dockerfile_path=project.dockerfile_path, build_context=project.build_context,
+        build_args=dict(build.build_args or {}), image_repository=project.image_repository,
+        registry_username=project.registry_username, registry_password=project.registry_password,
+        git_username=project.git_username, git_password=project.git_password,
+        git_ssh_private_key=project.git_ssh_private_key,
+    )
+
+
+class EngineReporter:
+    """The executor's Reporter: lines go to the sink, progress to the build row."""
+
+    def __init__(self, build: Build, sink: LogSink):
+        self.build = build
+        self.sink = sink
+        self.current_step = 0
+
+    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "") -> None:
+        self.sink.emit(message, level=level, metadata={
+            "step": step, "step_name": step_name or step, "step_number": str(self.current_step),
+            "container": "builder",
+        })
+
+    def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None:
+        self.current_step = current_step
+        reports.record_progress(build_id=self.build.pk, current_step=current_step, total_steps=total_steps,
+                                step_name=self.sink.mask(step_name))
+
+    def source_commit(self, commit: str) -> None:
+        reports.record_source_commit(build_id=self.build.pk, commit=commit)
+
+
+def execute_build(build_id: Any) -> None:
+    """The build task's body (Celery or the embedded pool). Safe to call twice: the claim has one winner."""
+    worker = worker_name()
+    build = scheduler.claim_slot(build_id=build_id, worker=worker)
+    if build is None:
+        scheduler.note_waiting(build_id)
+        return
+    build_token, tenant_token = build_id_var.set(str(build.pk)), tenant_id_var.set(str(build.tenant_id))
+    executor = None
+    try:
+        executor = _run_claimed(build, worker)
+    finally:
+        build_id_var.reset(build_token)
+        tenant_id_var.reset(tenant_token)
+        scheduler.hand_over_slots(build.tenant_id)
+    if executor is not None:
+        _cleanup_now_and_then(executor)  # after the slot went to the next build, not before
+
+
+@dataclass(frozen=True)
+class Outcome:
+    phase: Phase
+    error: str | None = None
+    kind: str | None = None
+    result: BuildResult | None = None
+
+
+def _failure(failure: BuildFailed) -> Outcome:
+    kind = FailureKind.PLATFORM_ERROR if isinstance(failure, BuildPlatformError) else FailureKind.BUILD_ERROR
+    return Outcome(Phase.FAILED, failure.message, kind)
+
+
+def _run_claimed(build: Build, worker: str) -> Executor | None:
+    """Runs the build and records how it ended; returns the executor for later housekeeping."""
+    build = Build.objects.select_related("project").get(pk=build.pk)
+    spec = spec_for(build)
+    sink = LogSink(build.pk, secrets=spec.secrets)
+    reporter = EngineReporter(build, sink)
+    started = time.monotonic()
+    executor = ended = None
+    try:
+        reporter.line(f"Build #{build.build_number} running on {worker}", step="system")
+        try:
+            executor = load_executor()
+            outcome = _execute(build, spec, executor, reporter)
+        except Exception as exc:  # the worker could not even set the build up (disk, settings)
+            logger.exception("could not set up build %s", build.pk)
+            outcome = Outcome(Phase.FAILED, f"the worker could not set up the build: {exc}",
+                              FailureKind.PLATFORM_ERROR)
+        if outcome.phase is not Phase.CANCELLED:  # a cancel is already stored by the API
+            reports.finish(
+                build_id=build.pk, outcome=outcome.phase, failure_kind=outcome.kind,
+                error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
+                image_reference=outcome.result.image_reference if outcome.result else None,
+                image_digest=outcome.result.image_digest if outcome.result else None,
+            )
+        # The last line tells what the database says, whoever won (us, a cancel, the janitor).
+        ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
+        if ended is not None:
+            level, message = _last_line(ended, time.monotonic() - started)
+            reporter.line(message, level=level, step="system")
+    finally:
+        sink.close(status=ended.status if ended is not None else None)
+    return executor
+
+
+def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: EngineReporter) -> Outcome:
+    """prepare + run in a fresh workspace under the watchdog; the workspace is always removed."""
+    timeout = build.project.build_timeout_seconds
+    watchdog = Watchdog(build.pk, executor, timeout)
+    settings.BUILD_WORKSPACE_ROOT.mkdir(parents=True, exist_ok=True)
+    workspace = Path(tempfile.mkdtemp(prefix=f"build-{build.pk}-", dir=settings.BUILD_WORKSPACE_ROOT))
+    watchdog.start()
+    try:
+        executor.prepare(spec, workspace, reporter)
+        outcome = Outcome(Phase.SUCCESS, result=executor.run(spec, workspace, reporter))
+    except BuildInterrupted:
+        outcome = Outcome(Phase.CANCELLED)
+    except BuildFailed as failure:
+        outcome = _failure(failure)
+    except Exception as exc:  # a bug is a platform fault, reported as such
+        logger.exception("build %s crashed", build.pk)
+        outcome = Outcome(Phase.FAILED, f"internal error: {exc.__class__.__name__}: {exc}",
+                          FailureKind.PLATFORM_ERROR)
+    finally:
+        watchdog.stop()
+        shutil.rmtree(workspace, ignore_errors=True)
+    if watchdog.reason == "timeout" and outcome.phase is not Phase.SUCCESS:
+        return Outcome(Phase.FAILED, f"timed out after {timeout} s (limit of the project)", FailureKind.TIMEOUT)
+    if watchdog.reason == "cancelled" and outcome.phase is not Phase.FAILED:
+        return Outcome(Phase.CANCELLED)
+    return outcome
+
+
+def _last_line(build: Build, elapsed: float) -> tuple[str, str]:
+    if build.status == BuildStatus.SUCCESS:
+        return "INFO", f"Build succeeded in {elapsed:.1f} s"
+    if build.status == BuildStatus.CANCELLED:
+        return "WARN", "Build cancelled; the build process tree was stopped"
+    return "ERROR", f"Build failed: {build.error_message}"
+
+
+_cleanup_lock = threading.Lock()
+_last_cleanup = float("-inf")
+
+
+def _cleanup_now_and_then(executor: Executor) -> None:
+    """Executor housekeeping (measuring the layer cache walks it) at most every BUILD_CACHE_CHECK_SECONDS."""
+    global _last_cleanup
+    with _cleanup_lock:
+        if time.monotonic() - _last_cleanup < settings.BUILD_CACHE_CHECK_SECONDS:
+            return
+        _last_cleanup = time.monotonic()
+    try:
+        executor.cleanup()
+    except Exception:
+        logger.exception("executor cleanup failed")

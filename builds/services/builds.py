@@ -1,0 +1,124 @@
+"""Build writes on behalf of the API: create, start, cancel, retry, delete.
+
+Every move of a build goes through builds.states.transition (one conditional UPDATE), so of two
+racing requests exactly one wins; the loser gets 409 with the status it lost to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from builds import jobs
+from builds.logs.messages import system_entry
+from builds.logs.store import close_log
+from builds.models import Build, BuildStatus, LogLevel, Project
+from builds.states import (
+    CANCEL_FROM,
+    DELETE_FROM,
+    RETRY_FROM,
+    START_FROM,
+    Phase,
+    in_phases,
+    phase_of,
+    statuses,
+    transition,
+    worker_writes_the_end,
+)
+from imagefactory.core.errors import Conflict, NotFound, RateLimited
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+def _refusal(build_id: Any, action: str, allowed: Iterable[Phase]) -> Conflict | NotFound:
+    """The error for a refused move: 409 with the current status, or 404 if the build is gone."""
+    current = Build.objects.filter(pk=build_id).values_list("status", flat=True).first()
+    if current is None:
+        return NotFound("Build not found")
+    return Conflict(
+        f"Cannot {action} a build that is {current}; allowed from: {', '.join(statuses(allowed))}",
+        details={"status": current, "action": action},
+    )
+
+
+@transaction.atomic
+def create_build(*, tenant: Tenant, project: Project, user: Any, git_branch: str, git_commit: str | None = None,
+                 build_args: dict[str, str] | None = None, retry_of: Build | None = None) -> Build:
+    # The tenant row lock serialises the queue-limit check; the project row lock the counter.
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    queued = Build.objects.for_tenant(tenant).filter(status=BuildStatus.QUEUED).count()
+    if queued >= tenant.queued_build_limit:
+        raise RateLimited(
+            f"The tenant already has {queued} queued builds (limit {tenant.queued_build_limit}); "
+            "start or cancel some first",
+            retry_after=30,
+            details={"reason": "queue_full", "limit": tenant.queued_build_limit},
+        )
+    Project.objects.filter(pk=project.pk).update(build_counter=F("build_counter") + 1)
+    number = Project.objects.filter(pk=project.pk).values_list("build_counter", flat=True).get()
+    return Build.objects.create(
+        tenant=tenant,
+        project=project,
+        build_number=number,
+        git_branch=git_branch,
+        git_commit=git_commit or None,
+        build_args=build_args or {},
+        created_by=user,
+        retry_of=retry_of,
+    )
+
+
+def start_build(*, build: Build, user: Any) -> Build:
+    with transaction.atomic():
+        now = timezone.now()
+        if not transition(build.pk, to=Phase.WAITING, sources=START_FROM, started_at=now, heartbeat_at=now):
+            raise _refusal(build.pk, "start", START_FROM)
+        # robust: the start is committed whatever the broker says; a build whose dispatch was
+        # lost waits in line and the janitor hands it to a worker (BUILD_LOST_AFTER_SECONDS).
+        transaction.on_commit(lambda: jobs.queue_build(build.pk), robust=True)
+    build.refresh_from_db()
+    logger.info("build %s started by %s", build.pk, getattr(user, "pk", None))
+    return build
+
+
+def cancel_build(*, build: Build, user: Any, reason: str | None = None) -> Build:
+    reason = (reason or "").strip() or "Cancelled by user"
+    with transaction.atomic():
+        if not transition(build.pk, to=Phase.CANCELLED, sources=CANCEL_FROM, completed_at=timezone.now(),
+                          cancel_reason=reason, error_message=None):
+            raise _refusal(build.pk, "cancel", CANCEL_FROM)
+        build.refresh_from_db()
+        if not worker_writes_the_end(build.status, build.slot_acquired_at):
+            # No worker holds it (queued, or waiting for a slot): the API writes the last line.
+            who = getattr(user, "email", "a user")
+            close_log(build.pk, build.status, [system_entry(f"Build cancelled by {who}: {reason}",
+                                                            level=LogLevel.WARN)])
+        # Otherwise the worker notices within BUILD_CANCEL_POLL_SECONDS, stops the process tree,
+        # writes its last lines and ends the log.
+    return build
+
+
+def retry_build(*, build: Build, user: Any) -> Build:
+    if phase_of(build.status, build.slot_acquired_at) not in RETRY_FROM:
+        raise _refusal(build.pk, "retry", RETRY_FROM)
+    try:
+        return create_build(tenant=build.tenant, project=build.project, user=user, git_branch=build.git_branch,
+                            git_commit=build.git_commit, build_args=build.build_args, retry_of=build)
+    except IntegrityError:
+        retried = Build.objects.filter(retry_of=build).values_list("pk", flat=True).first()
+        raise Conflict("This build has already been retried", details={"status": build.status,
+                       "retried_by": str(retried)}) from None
+
+
+@transaction.atomic
+def delete_build(*, build: Build) -> None:
+    locked = Build.objects.select_for_update().filter(in_phases(DELETE_FROM), pk=build.pk).first()
+    if locked is None:
+        raise _refusal(build.pk, "delete", DELETE_FROM)
+    locked.delete()

@@ -1,0 +1,129 @@
+"""Which lines a log-stream client gets next: the replay/live seam, de-duplication and gap filling.
+
+Pure logic, no I/O: the consumer feeds it what arrives (live lines, lines read from the store,
+the end) and asks it for the next step. Tested without a socket (builds/tests/test_stream_cursor.py).
+
+The rules:
+- Lines go out in seq order, each once: a live line is sent only when it directly follows the
+  last line sent; anything else is read from the store, which is authoritative (lines dropped
+  from the middle of an over-long log leave seq gaps there, and that is fine).
+- The store is read at the start (the replay after ``since``), whenever a live seq shows a gap
+  (the channel layer drops messages of a full channel), and once more after the end arrives
+  (lines are stored before the end is announced, but some may not have arrived live).
+- Live lines are buffered only up to ``buffer_limit``; beyond that they are dropped and read
+  back from the store, so a client that is behind costs memory it can be held to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+Line = dict[str, Any]
+
+
+def seq_of(line: Line) -> int:
+    return int(line["metadata"]["seq"])
+
+
+@dataclass(frozen=True)
+class Send:
+    lines: list[Line]
+
+
+@dataclass(frozen=True)
+class ReadStore:
+    after_seq: int
+
+
+@dataclass(frozen=True)
+class End:
+    status: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to do until something arrives."""
+
+
+Step = Send | ReadStore | End | Wait
+
+
+class StreamCursor:
+    def __init__(self, since: int = 0, *, buffer_limit: int = 1000):
+        self.last_sent = since  # seq of the last line handed out to be sent
+        self.newest = since  # highest seq known to exist
+        self.buffer_limit = buffer_limit
+        self.replaying = True  # the initial replay: the client asked for history, so no lag limit yet
+        self.finished: str | None = None
+        self._live: dict[int, Line] = {}
+        self._from_store: list[Line] = []
+        self._store_wanted = True  # the initial replay
+        self._store_reasons = 0  # bumped by every new reason to read the store
+
+    # --- inputs ------------------------------------------------------------------------------
+    def live(self, lines: Iterable[Line]) -> None:
+        """Lines published while the client is connected."""
+        for line in lines:
+            seq = seq_of(line)
+            self.newest = max(self.newest, seq)
+            if seq > self.last_sent:
+                self._live[seq] = line
+        if len(self._live) > self.buffer_limit:
+            self._live.clear()  # the store has them; reading them back later costs no memory now
+            self._want_store()
+
+    def finish(self, status: str) -> None:
+        """The build ended. Every line is stored before the end is announced: read the store once more."""
+        if self.finished is None:
+            self.finished = status
+            self._want_store()
+
+    def store_read_started(self) -> tuple[int, int]:
+        """Call before reading the store; hand the returned token to `stored`."""
+        return self._store_reasons, self.newest
+
+    def stored(self, lines: list[Line], *, token: tuple[int, int], complete: bool) -> None:
+        """Lines read from the store after `last_sent` (ascending); `complete`: nothing more was there."""
+        fresh = [line for line in lines if seq_of(line) > self.last_sent]
+        nothing_new_meanwhile = token == (self._store_reasons, self.newest)
+        if fresh:
+            self._from_store = fresh
+            self.newest = max(self.newest, seq_of(fresh[-1]))
+        elif complete and nothing_new_meanwhile and self.newest > self.last_sent:
+            # Nothing after last_sent is stored, and nothing arrived while we looked: the newest
+            # line known is gone (the build was deleted).
+            self.newest = self.last_sent
+            self._live.clear()
+        if complete and token[0] == self._store_reasons:
+            self._store_wanted = False  # caught up with the store; live lines take over
+
+    # --- output ------------------------------------------------------------------------------
+    def next_step(self) -> Step:
+        if self._from_store:
+            batch, self._from_store = self._from_store, []
+            return self._hand_out(batch)
+        if self.last_sent + 1 in self._live:
+            batch = []
+            while self.last_sent + 1 + len(batch) in self._live:
+                batch.append(self._live.pop(self.last_sent + 1 + len(batch)))
+            return self._hand_out(batch)
+        if self._store_wanted or self.newest > self.last_sent:
+            return ReadStore(self.last_sent)
+        self.replaying = False
+        if self.finished is not None:
+            return End(self.finished)
+        return Wait()
+
+    # --- internals -----------------------------------------------------------------------------
+    def _hand_out(self, batch: list[Line]) -> Send:
+        self.last_sent = seq_of(batch[-1])
+        self.newest = max(self.newest, self.last_sent)
+        for seq in [seq for seq in self._live if seq <= self.last_sent]:
+            del self._live[seq]
+        return Send(batch)
+
+    def _want_store(self) -> None:
+        self._store_wanted = True
+        self._store_reasons += 1

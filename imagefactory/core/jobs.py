@@ -1,0 +1,50 @@
+"""Background jobs by task name: Celery in services mode, a thread pool inside the server when embedded.
+
+The caller names a Celery task (``@shared_task(name=...)``) and passes JSON-able arguments; it never
+imports the task, so whoever queues work does not depend on whoever does it. Queue from inside a
+transaction with ``transaction.on_commit``, so a worker never sees a row that is not committed yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_pools: dict[str, ThreadPoolExecutor] = {}
+
+
+def enqueue(task_name: str, *args: Any, queue: str) -> None:
+    """Runs the task `task_name` with `args` on a worker listening on `queue`."""
+    if settings.SERVICES_MODE:
+        current_app.send_task(task_name, args=list(args), queue=queue)
+    else:
+        _pool(queue).submit(_run_here, task_name, args)
+
+
+def _run_here(task_name: str, args: tuple[Any, ...]) -> None:
+    close_old_connections()
+    try:
+        current_app.tasks[task_name].run(*args)
+    except Exception:
+        logger.exception("embedded job %s%r failed", task_name, args)
+    finally:
+        close_old_connections()
+
+
+def _pool(queue: str) -> ThreadPoolExecutor:
+    """One pool per queue, so that e.g. long builds never hold up other kinds of jobs."""
+    with _lock:
+        pool = _pools.get(queue)
+        if pool is None:
+            size = settings.EMBEDDED_QUEUE_WORKERS.get(queue, 1)
+            pool = _pools[queue] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"{queue}-worker")
+        return pool
