@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any
 from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
@@ -31,13 +32,13 @@ def estimated_completion(build: Build) -> datetime | None:
         .order_by("-completed_at")
         .values_list("started_at", "completed_at")[:ESTIMATE_SAMPLE]
     )
-    durations = [(done - start).total_seconds() for start, done in recent]
+    durations = [(done - start).total_seconds() for start, done in recent if start and done]
     if not durations:
         return None
     return build.started_at + timedelta(seconds=statistics.median(durations))
 
 
-def build_progress(build: Build) -> dict | None:
+def build_progress(build: Build) -> dict[str, int] | None:
     if not build.total_steps:
         return None
     current = min(build.current_step or 0, build.total_steps)
@@ -72,5 +73,5 @@ def log_line_total(build: Build) -> int:
     return BuildLogLine.objects.filter(build_id=build.pk).count()
 
 
-def log_lines_after(build_id, *, after_seq: int, limit: int = 1000) -> list[BuildLogLine]:
+def log_lines_after(build_id: Any, *, after_seq: int, limit: int = 1000) -> list[BuildLogLine]:
     return list(BuildLogLine.objects.filter(build_id=build_id, seq__gt=after_seq).order_by("seq")[:limit])

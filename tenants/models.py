@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -82,10 +83,13 @@ class Membership(models.Model):
         return f"{self.user} in {self.tenant} as {self.role}"
 
 
-class TenantQuerySet(models.QuerySet):
-    def for_tenant(self, tenant: Tenant) -> TenantQuerySet:
+_Owned = TypeVar("_Owned", bound=models.Model)
+
+
+class TenantQuerySet(models.QuerySet[_Owned]):
+    def for_tenant(self, tenant: Tenant) -> TenantQuerySet[_Owned]:
         return self.filter(tenant=tenant)
 
 
-class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
-    """The one chokepoint for tenant data: views and selectors start from `for_tenant`."""
+# The one chokepoint for tenant data: views and selectors start from `objects.for_tenant(tenant)`.
+TenantManager = models.Manager.from_queryset(TenantQuerySet)

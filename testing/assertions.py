@@ -6,6 +6,8 @@ import json
 
 
 def access_token_for(user) -> str:
+    # Imported here: simplejwt reads Django's settings at import, and the harness is imported
+    # before Django is set up (pytest's conftest, the benchmarks).
     from rest_framework_simplejwt.tokens import RefreshToken
 
     return str(RefreshToken.for_user(user).access_token)

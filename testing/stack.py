@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 
 import requests
+from django.conf import settings
+from django.db import connection
 
 from testing.assertions import access_token_for
 from testing.util import free_port, wait_until
@@ -19,8 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def database_url_for_subprocess() -> str:
     """The test database pytest-django created, as a DATABASE_URL for server/worker processes."""
-    from django.db import connection
-
     cfg = connection.settings_dict
     if cfg["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{cfg['NAME']}"
@@ -47,8 +47,6 @@ class Stack:
     """
 
     def __init__(self, workdir: Path, *, extra_env: dict[str, str] | None = None):
-        from django.conf import settings
-
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.services = settings.SERVICES_MODE

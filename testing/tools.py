@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import unittest
 
+from django.conf import settings
+
 
 class MissingTool(unittest.SkipTest):
     """A binary or service the test needs is not there."""
@@ -24,6 +26,4 @@ POSTGRES_ONLY = "needs PostgreSQL (row locks and real concurrency); SQLite seria
 
 def need_postgres() -> None:
     """Skip on SQLite; allowed in CI's embedded run, a failure in its services run."""
-    from django.conf import settings
-
     need(not settings.USES_SQLITE, POSTGRES_ONLY)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -22,7 +24,7 @@ FLUSH_BATCH = 500
 class LogSink:
     """Thread-safe; a background thread flushes every BUILD_LOG_FLUSH_SECONDS."""
 
-    def __init__(self, build_id, *, secrets: list[str] = (), max_lines: int | None = None,
+    def __init__(self, build_id: Any, *, secrets: Sequence[str] = (), max_lines: int | None = None,
                  max_bytes: int | None = None, flush_seconds: float | None = None):
         self.build_id = build_id
         self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 
 from builds.models import Build, BuildStatus, Project
@@ -14,7 +16,7 @@ def _name_taken(name: str) -> Conflict:
                     details={"name": f"'{name}' is already used."})
 
 
-def create_project(*, tenant: Tenant, **fields) -> Project:
+def create_project(*, tenant: Tenant, **fields: Any) -> Project:
     try:
         with transaction.atomic():
             return Project.objects.create(tenant=tenant, **fields)
@@ -22,7 +24,7 @@ def create_project(*, tenant: Tenant, **fields) -> Project:
         raise _name_taken(fields.get("name", "")) from None
 
 
-def update_project(*, project: Project, **fields) -> Project:
+def update_project(*, project: Project, **fields: Any) -> Project:
     for name, value in fields.items():
         setattr(project, name, value)
     try:

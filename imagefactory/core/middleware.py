@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 
@@ -77,6 +78,4 @@ class ApiErrorMiddleware:
 
 
 def _max_body_bytes() -> int:
-    from django.conf import settings
-
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
