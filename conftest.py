@@ -70,8 +70,7 @@ def roles(db):
 def make_user(db):
     from accounts.models import User
 
-    def make(email: str | None = None, *, password: str = "correct-horse-9", superuser: bool = False,
-             **fields) -> User:
+    def make(email: str | None = None, *, password: str = "correct-horse-9", superuser: bool = False, **fields) -> User:
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         create = User.objects.create_superuser if superuser else User.objects.create_user
         return create(email=email, password=password, **fields)
@@ -113,8 +112,9 @@ def make_build(db):
         Project.objects.filter(pk=project.pk).update(build_counter=project.build_counter + 1)
         project.refresh_from_db()
         fields.setdefault("git_branch", "main")
-        return Build.objects.create(tenant=project.tenant, project=project, build_number=project.build_counter,
-                                    status=status, **fields)
+        return Build.objects.create(
+            tenant=project.tenant, project=project, build_number=project.build_counter, status=status, **fields
+        )
 
     return make
 

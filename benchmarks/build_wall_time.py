@@ -38,22 +38,64 @@ def run(argv: list[str], cwd: Path | None = None) -> str:
 
 def by_hand(repo_url: str, repository: str, build_number: int, stack_env: dict[str, str], workdir: Path) -> float:
     """The commands the buildah executor runs, in the same order, timed end to end."""
-    buildah = ["buildah", "--storage-driver", stack_env.get("BUILDAH_STORAGE_DRIVER", "vfs"),
-               "--root", stack_env["BUILDAH_STORAGE_ROOT"], "--runroot", stack_env["BUILDAH_RUN_ROOT"]]
+    buildah = [
+        "buildah",
+        "--storage-driver",
+        stack_env.get("BUILDAH_STORAGE_DRIVER", "vfs"),
+        "--root",
+        stack_env["BUILDAH_STORAGE_ROOT"],
+        "--runroot",
+        stack_env["BUILDAH_RUN_ROOT"],
+    ]
     source = Path(tempfile.mkdtemp(dir=workdir, prefix="by-hand-")) / "src"
     started = time.perf_counter()
-    run(["git", "clone", "--depth", "1", "--single-branch", "--branch", "main", "--no-tags", "--", repo_url,
-         str(source)])
+    run(
+        [
+            "git",
+            "clone",
+            "--depth",
+            "1",
+            "--single-branch",
+            "--branch",
+            "main",
+            "--no-tags",
+            "--",
+            repo_url,
+            str(source),
+        ]
+    )
     commit = run(["git", "rev-parse", "HEAD"], cwd=source)
     tags = [f"bh-{build_number}", "main-bh", commit[:12], "latest-bh"]
     local = f"{repository}:{tags[0]}"
-    run([*buildah, "bud", "--isolation", "chroot", "--layers", "-f", str(source / "Dockerfile"), "-t", local,
-         str(source)], cwd=source)
+    run(
+        [
+            *buildah,
+            "bud",
+            "--isolation",
+            "chroot",
+            "--layers",
+            "-f",
+            str(source / "Dockerfile"),
+            "-t",
+            local,
+            str(source),
+        ],
+        cwd=source,
+    )
     for tag in tags:
         if tag != tags[0]:
             run([*buildah, "tag", local, f"{repository}:{tag}"])
-        run([*buildah, "push", "--tls-verify=false", "--digestfile", str(source.parent / "digest"),
-             f"{repository}:{tag}", f"docker://{repository}:{tag}"])
+        run(
+            [
+                *buildah,
+                "push",
+                "--tls-verify=false",
+                "--digestfile",
+                str(source.parent / "digest"),
+                f"{repository}:{tag}",
+                f"docker://{repository}:{tag}",
+            ]
+        )
     for tag in tags:
         run([*buildah, "rmi", f"{repository}:{tag}"])
     elapsed = time.perf_counter() - started
@@ -74,8 +116,10 @@ def through_api(client, project) -> float:
 
 
 def summary(name: str, times: list[float]) -> str:
-    return (f"{name:<9} median {statistics.median(times):6.2f} s   min {min(times):6.2f} s   "
-            f"max {max(times):6.2f} s   ({', '.join(f'{t:.2f}' for t in times)})")
+    return (
+        f"{name:<9} median {statistics.median(times):6.2f} s   min {min(times):6.2f} s   "
+        f"max {max(times):6.2f} s   ({', '.join(f'{t:.2f}' for t in times)})"
+    )
 
 
 def main() -> None:
@@ -93,8 +137,9 @@ def main() -> None:
     try:
         repo = GitRepo(workdir / "repo")
         repo.commit_dockerfile(run_step("echo warm-up"))
-        project = Project.objects.create(tenant=tenant, name="bench", repository_url=repo.url,
-                                         image_repository=f"{registry.host}/bench/app")
+        project = Project.objects.create(
+            tenant=tenant, name="bench", repository_url=repo.url, image_repository=f"{registry.host}/bench/app"
+        )
         client = StackClient(stack, user, tenant)
         through_api(client, project)  # warm-up: imports, connections, the FROM/COPY layers
         api_times, hand_times = [], []

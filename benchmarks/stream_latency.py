@@ -93,19 +93,26 @@ def main() -> None:
         project = Project.objects.create(tenant=tenant, name="bench", repository_url=repo.url)
         client = StackClient(stack, user, tenant)
         rounds = max(1, args.lines // args.burst)
-        commit = repo.commit_dockerfile(run_step(
-            f"echo {unique_token()}; for r in $(seq 1 {rounds}); do seq 1 {args.burst}; "
-            f"usleep {int(args.pause * 1e6)}; done"))
+        commit = repo.commit_dockerfile(
+            run_step(
+                f"echo {unique_token()}; for r in $(seq 1 {rounds}); do seq 1 {args.burst}; "
+                f"usleep {int(args.pause * 1e6)}; done"
+            )
+        )
         build = client.create_build(project, git_commit=commit)
         per_client = asyncio.run(measure(stack, client, build["id"], args.clients))
         everything = [latency for latencies in per_client for latency in latencies]
         mode = "services (Celery worker, Redis layer)" if stack.services else "embedded (in-memory layer)"
-        print(f"mode: {mode}; {args.clients} client(s); {len(everything) // args.clients} lines each "
-              f"({rounds} bursts of {args.burst}, {args.pause} s apart)")
+        print(
+            f"mode: {mode}; {args.clients} client(s); {len(everything) // args.clients} lines each "
+            f"({rounds} bursts of {args.burst}, {args.pause} s apart)"
+        )
         ms = [1000 * latency for latency in everything]
-        print(f"latency emit -> client receive: p50 {percentile(ms, 0.5):.1f} ms   p90 {percentile(ms, 0.9):.1f} ms"
-              f"   p99 {percentile(ms, 0.99):.1f} ms   max {max(ms):.1f} ms   mean {statistics.mean(ms):.1f} ms"
-              f"   (n={len(ms)})")
+        print(
+            f"latency emit -> client receive: p50 {percentile(ms, 0.5):.1f} ms   p90 {percentile(ms, 0.9):.1f} ms"
+            f"   p99 {percentile(ms, 0.99):.1f} ms   max {max(ms):.1f} ms   mean {statistics.mean(ms):.1f} ms"
+            f"   (n={len(ms)})"
+        )
     finally:
         stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -27,8 +27,12 @@ def estimated_completion(build: Build) -> datetime | None:
     if build.started_at is None or build.status not in (BuildStatus.IN_PROGRESS, BuildStatus.QUEUED):
         return None
     recent = (
-        Build.objects.filter(project_id=build.project_id, status=BuildStatus.SUCCESS,
-                             started_at__isnull=False, completed_at__isnull=False)
+        Build.objects.filter(
+            project_id=build.project_id,
+            status=BuildStatus.SUCCESS,
+            started_at__isnull=False,
+            completed_at__isnull=False,
+        )
         .order_by("-completed_at")
         .values_list("started_at", "completed_at")[:ESTIMATE_SAMPLE]
     )

@@ -104,8 +104,9 @@ def worker_writes_the_end(status: str, slot_acquired_at: datetime | None) -> boo
     return status == BuildStatus.CANCELLED and slot_acquired_at is not None
 
 
-def transition(build_id: Any, *, to: Phase, sources: Iterable[Phase] | None = None, where: Q | None = None,
-               **changes: Any) -> bool:
+def transition(
+    build_id: Any, *, to: Phase, sources: Iterable[Phase] | None = None, where: Q | None = None, **changes: Any
+) -> bool:
     """Moves the build to `to` if it is in one of `sources` (default: every phase `to` may follow)
     and matches `where`; sets `changes` in the same UPDATE. True when this call made the move."""
     allowed = frozenset(phase for phase, targets in MOVES.items() if to in targets)

@@ -17,7 +17,9 @@ from builds.stream.routing import websocket_urlpatterns  # noqa: E402
 if not settings.SERVICES_MODE:
     janitor.start()  # embedded mode: this process runs the builds, so it cleans up after them too
 
-application = ProtocolTypeRouter({
-    "http": django_asgi_app,
-    "websocket": URLRouter(websocket_urlpatterns),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

@@ -35,9 +35,7 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY for production, or DEBUG=1 for development."
-        )
+        raise ImproperlyConfigured("SECRET_KEY is not set. Set SECRET_KEY for production, or DEBUG=1 for development.")
     # Development only: never used when DEBUG is off.
     SECRET_KEY = "imagefactory-insecure-development-key-do-not-use-in-production"
 
@@ -240,9 +238,7 @@ LOGGING = {
             "tenant_id=%(tenant_id)s build_id=%(build_id)s %(message)s"
         }
     },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]}
-    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
 }

@@ -12,8 +12,7 @@ from imagefactory.health import healthz, readyz
 
 @csrf_exempt  # an unknown URL is a 404 whatever the method, never a CSRF 403
 def api_not_found(request: HttpRequest, *args, **kwargs):
-    return envelope_response(404, f"No API endpoint at {request.path}",
-                             details={"path": request.path})
+    return envelope_response(404, f"No API endpoint at {request.path}", details={"path": request.path})
 
 
 api_v1 = [

@@ -44,16 +44,13 @@ def parse_tenant_header(value: str | None) -> uuid.UUID:
     return tenant_id
 
 
-def resolve_tenant_access(*, user, tenant_header: str | None, write: bool,
-                          permission: str | None) -> TenantAccess:
+def resolve_tenant_access(*, user, tenant_header: str | None, write: bool, permission: str | None) -> TenantAccess:
     """Applies the rule table in order: 401, 400, 403 membership, 403 suspended, 403 permission."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         raise Unauthorized("Authentication credentials were not provided or are invalid")
     tenant_id = parse_tenant_header(tenant_header)
 
-    membership = (
-        Membership.objects.select_related("tenant", "role").filter(user=user, tenant_id=tenant_id).first()
-    )
+    membership = Membership.objects.select_related("tenant", "role").filter(user=user, tenant_id=tenant_id).first()
     if membership is not None:
         tenant, role, permissions = membership.tenant, membership.role.name, membership.role.permission_set
     elif user.is_superuser and (tenant := Tenant.objects.filter(pk=tenant_id).first()) is not None:
@@ -68,7 +65,5 @@ def resolve_tenant_access(*, user, tenant_header: str | None, write: bool,
     if write and tenant.is_suspended:
         raise Forbidden("Tenant is suspended; it is read-only", details={"reason": "tenant_suspended"})
     if permission is not None and permission not in permissions:
-        raise Forbidden(
-            f"Your role lacks the permission {permission}", details={"permission": permission}
-        )
+        raise Forbidden(f"Your role lacks the permission {permission}", details={"permission": permission})
     return TenantAccess(tenant=tenant, role=role, permissions=permissions)

@@ -28,8 +28,15 @@ SYSTEM_ADMIN_ROLE = "system_admin"
 BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
     OWNER_ROLE: ALL_PERMISSIONS,
     "developer": (
-        BUILD_CREATE, BUILD_LIST, BUILD_READ, BUILD_CANCEL,
-        PROJECT_CREATE, PROJECT_LIST, PROJECT_READ, PROJECT_UPDATE, MEMBER_LIST,
+        BUILD_CREATE,
+        BUILD_LIST,
+        BUILD_READ,
+        BUILD_CANCEL,
+        PROJECT_CREATE,
+        PROJECT_LIST,
+        PROJECT_READ,
+        PROJECT_UPDATE,
+        MEMBER_LIST,
     ),  # fmt: skip
     "viewer": (BUILD_LIST, BUILD_READ, PROJECT_LIST, PROJECT_READ, MEMBER_LIST),
 }

@@ -11,8 +11,12 @@ from testing.tools import need
 
 BUSYBOX = next((p for p in ("/bin/busybox", "/usr/bin/busybox") if Path(p).exists()), None)
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "Test",
-           "GIT_COMMITTER_EMAIL": "test@example.com"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
 
 BUSYBOX_DOCKERFILE = """FROM scratch
 COPY busybox /bin/busybox
@@ -33,8 +37,9 @@ class GitRepo:
         return f"file://{self.path}"
 
     def git(self, *args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=self.path, env={**os.environ, **GIT_ENV},
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            ["git", *args], cwd=self.path, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
+        )
         return result.stdout.strip()
 
     def commit(self, files: dict[str, str | bytes], message: str = "change") -> str:

@@ -26,8 +26,9 @@ class Registry:
             f"    rootdirectory: {workdir / 'data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n"
         )
-        self.process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_until(self._up, timeout=20, what="docker-registry to listen")
 
     def _up(self) -> bool:
@@ -38,9 +39,12 @@ class Registry:
 
     def manifest_digest(self, repository: str, tag: str) -> str | None:
         response = requests.head(
-            f"http://{self.host}/v2/{repository}/manifests/{tag}", timeout=5,
-            headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
-                               "application/vnd.docker.distribution.manifest.v2+json"},
+            f"http://{self.host}/v2/{repository}/manifests/{tag}",
+            timeout=5,
+            headers={
+                "Accept": "application/vnd.oci.image.manifest.v1+json, "
+                "application/vnd.docker.distribution.manifest.v2+json"
+            },
         )
         return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
 

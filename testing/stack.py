@@ -85,8 +85,9 @@ class Stack:
 
     def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen:
         log = open(self.workdir / log_name, "ab")
-        return subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start(self) -> Stack:
         self.start_server()
@@ -95,20 +96,54 @@ class Stack:
         return self
 
     def start_server(self) -> None:
-        self.server = self._spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                                   "--ping-interval", "5", "--ping-timeout", "10", "imagefactory.asgi:application"],
-                                  "daphne.log")
+        self.server = self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--ping-interval",
+                "5",
+                "--ping-timeout",
+                "10",
+                "imagefactory.asgi:application",
+            ],
+            "daphne.log",
+        )
         wait_until(self._healthy, timeout=30, what=f"daphne on {self.base_url} (log: {self.workdir}/daphne.log)")
 
     def start_worker(self, *, concurrency: int = 4) -> subprocess.Popen:
         name = f"w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h"
-        worker = self._spawn([sys.executable, "-m", "celery", "-A", "imagefactory", "worker", "-Q", self.queue,
-                              "-c", str(concurrency),
-                              "-n", name, "--without-gossip", "--without-mingle", "-l", "INFO"],
-                             f"worker{len(self.workers)}.log")
+        worker = self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "imagefactory",
+                "worker",
+                "-Q",
+                self.queue,
+                "-c",
+                str(concurrency),
+                "-n",
+                name,
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            f"worker{len(self.workers)}.log",
+        )
         self.workers.append(worker)
-        wait_until(lambda: b"ready" in (self.workdir / f"worker{len(self.workers) - 1}.log").read_bytes(),
-                   timeout=60, what="the Celery worker to be ready")
+        wait_until(
+            lambda: b"ready" in (self.workdir / f"worker{len(self.workers) - 1}.log").read_bytes(),
+            timeout=60,
+            what="the Celery worker to be ready",
+        )
         return worker
 
     def _healthy(self) -> bool:
@@ -145,8 +180,9 @@ class Stack:
                     os.killpg(process.pid, signal.SIGKILL)
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
-                         for p in sorted(self.workdir.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.workdir.glob("*.log"))
+        )
 
 
 class StackClient:

@@ -25,13 +25,12 @@ class LoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer, **ERROR_RESPONSES},
-                   auth=[], tags=["Auth"])
+    @extend_schema(
+        request=LoginSerializer, responses={200: TokenPairSerializer, **ERROR_RESPONSES}, auth=[], tags=["Auth"]
+    )
     def post(self, request):
         data = LoginSerializer.validated(request.data)
-        user, tokens = services.login(
-            email=data["email"], password=data["password"], address=client_address(request)
-        )
+        user, tokens = services.login(email=data["email"], password=data["password"], address=client_address(request))
         return _pair_response(user, tokens)
 
 
@@ -39,8 +38,9 @@ class RefreshView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=RefreshTokenSerializer, responses={200: TokenPairSerializer, **ERROR_RESPONSES},
-                   auth=[], tags=["Auth"])
+    @extend_schema(
+        request=RefreshTokenSerializer, responses={200: TokenPairSerializer, **ERROR_RESPONSES}, auth=[], tags=["Auth"]
+    )
     def post(self, request):
         data = RefreshTokenSerializer.validated(request.data)
         user, tokens = services.refresh_tokens(raw_refresh=data["refresh_token"])
@@ -51,8 +51,7 @@ class LogoutView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=RefreshTokenSerializer, responses={204: None, **ERROR_RESPONSES},
-                   auth=[], tags=["Auth"])
+    @extend_schema(request=RefreshTokenSerializer, responses={204: None, **ERROR_RESPONSES}, auth=[], tags=["Auth"])
     def post(self, request):
         data = RefreshTokenSerializer.validated(request.data)
         services.logout(raw_refresh=data["refresh_token"])

@@ -13,8 +13,9 @@ def login():
     """login(email, password, address=...) -> the response of POST /api/v1/auth/login."""
 
     def post(email: str, password: str = PASSWORD, *, address: str = "10.0.0.1"):
-        return APIClient().post("/api/v1/auth/login", {"email": email, "password": password}, format="json",
-                                REMOTE_ADDR=address)
+        return APIClient().post(
+            "/api/v1/auth/login", {"email": email, "password": password}, format="json", REMOTE_ADDR=address
+        )
 
     return post
 

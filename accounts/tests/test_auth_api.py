@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 
 # --- login ----------------------------------------------------------------------------------
 
+
 def test_login_returns_a_token_pair_and_the_user(login, owner, bearer):
     response = login(owner.email)
     assert response.status_code == 200, response.content
@@ -58,8 +59,14 @@ def test_wrong_password_unknown_email_and_inactive_user_answer_the_same_401(logi
     assert stable_bytes(wrong_password) == stable_bytes(unknown_email) == stable_bytes(inactive)
 
 
-@pytest.mark.parametrize("body,field", [({}, "email"), ({"email": "a@example.com"}, "password"),
-                                        ({"email": "a@example.com", "password": "x", "otp": 1}, "otp")])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "email"),
+        ({"email": "a@example.com"}, "password"),
+        ({"email": "a@example.com", "password": "x", "otp": 1}, "otp"),
+    ],
+)
 def test_login_validation_errors_name_the_field(body, field):
     response = APIClient().post("/api/v1/auth/login", body, format="json")
     details = assert_envelope(response, 400, "INVALID_REQUEST")["details"]
@@ -67,6 +74,7 @@ def test_login_validation_errors_name_the_field(body, field):
 
 
 # --- refresh and logout ---------------------------------------------------------------------
+
 
 def test_refresh_rotates_and_the_old_refresh_token_is_then_refused(tokens, auth_post, owner):
     response = auth_post("refresh", {"refresh_token": tokens["refresh_token"]})
@@ -110,8 +118,9 @@ def test_concurrent_refreshes_with_one_token_have_exactly_one_winner(transaction
     def refresh():
         try:
             barrier.wait(timeout=10)
-            response = APIClient().post("/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]},
-                                        format="json")
+            response = APIClient().post(
+                "/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}, format="json"
+            )
             statuses.append(response.status_code)
         finally:
             connection.close()
@@ -126,6 +135,7 @@ def test_concurrent_refreshes_with_one_token_have_exactly_one_winner(transaction
 
 # --- me -------------------------------------------------------------------------------------
 
+
 def test_me_lists_memberships_without_a_tenant_header(owner, tenant, make_tenant, bearer, tokens):
     beta = make_tenant("beta", members={owner: "viewer"})
     response = bearer(tokens["access_token"]).get("/api/v1/auth/me")
@@ -134,8 +144,12 @@ def test_me_lists_memberships_without_a_tenant_header(owner, tenant, make_tenant
     assert body["email"] == owner.email and body["is_system_admin"] is False
     assert body["memberships"] == [
         {"tenant_id": str(tenant.pk), "tenant_name": "acme", "role": "owner", "permissions": sorted(ALL_PERMISSIONS)},
-        {"tenant_id": str(beta.pk), "tenant_name": "beta", "role": "viewer",
-         "permissions": sorted(BUILTIN_ROLES["viewer"])},
+        {
+            "tenant_id": str(beta.pk),
+            "tenant_name": "beta",
+            "role": "viewer",
+            "permissions": sorted(BUILTIN_ROLES["viewer"]),
+        },
     ]
 
 
@@ -162,6 +176,7 @@ def test_me_needs_an_access_token(tokens, bearer, raw):
 
 
 # --- login throttling -----------------------------------------------------------------------
+
 
 @pytest.fixture
 def low_login_limit(settings):

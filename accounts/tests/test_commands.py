@@ -47,10 +47,13 @@ def test_duplicate_email_is_an_error(create_user, make_user, email):
     assert User.objects.filter(email__iexact="taken@example.com").count() == 1
 
 
-@pytest.mark.parametrize("email,stdin,message", [
-    ("short@example.com", "short\n", "at least 8"),
-    ("not-an-email", "long-enough-1\n", "email"),
-])
+@pytest.mark.parametrize(
+    "email,stdin,message",
+    [
+        ("short@example.com", "short\n", "at least 8"),
+        ("not-an-email", "long-enough-1\n", "email"),
+    ],
+)
 def test_bad_input_is_an_error_and_creates_nothing(create_user, email, stdin, message):
     with pytest.raises(CommandError, match=message):
         create_user(email, "--password-stdin", stdin=stdin)
@@ -59,6 +62,9 @@ def test_bad_input_is_an_error_and_creates_nothing(create_user, email, stdin, me
 
 def test_the_created_user_can_log_in(create_user, client):
     create_user("login@example.com", "--password-stdin")
-    response = client.post("/api/v1/auth/login", {"email": "login@example.com", "password": "s3cret-password"},
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/auth/login",
+        {"email": "login@example.com", "password": "s3cret-password"},
+        content_type="application/json",
+    )
     assert response.status_code == 200, response.content

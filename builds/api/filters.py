@@ -17,10 +17,12 @@ SORT_ORDERS = ["asc", "desc"]
 class BuildFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=BuildStatus.choices, error_messages=one_of(BuildStatus.values))
     project_id = django_filters.UUIDFilter(error_messages={"invalid": "Must be a valid UUID."})
-    sort_by = django_filters.ChoiceFilter(choices=[(f, f) for f in SORT_FIELDS], method="keep",
-                                          error_messages=one_of(SORT_FIELDS))
-    sort_order = django_filters.ChoiceFilter(choices=[(o, o) for o in SORT_ORDERS], method="keep",
-                                             error_messages=one_of(SORT_ORDERS))
+    sort_by = django_filters.ChoiceFilter(
+        choices=[(f, f) for f in SORT_FIELDS], method="keep", error_messages=one_of(SORT_FIELDS)
+    )
+    sort_order = django_filters.ChoiceFilter(
+        choices=[(o, o) for o in SORT_ORDERS], method="keep", error_messages=one_of(SORT_ORDERS)
+    )
 
     class Meta:
         model = Build

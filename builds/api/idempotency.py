@@ -33,15 +33,19 @@ def _fingerprint(request: Request) -> str:
 def _validated_key(raw: str) -> str:
     key = raw.strip()
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise InvalidRequest("Invalid Idempotency-Key header",
-                             details={"header": HEADER, "reason": "Must be 1-255 printable characters."})
+        raise InvalidRequest(
+            "Invalid Idempotency-Key header",
+            details={"header": HEADER, "reason": "Must be 1-255 printable characters."},
+        )
     return key
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.fingerprint != fingerprint:
-        raise Conflict("This Idempotency-Key was already used with a different request",
-                       details={"reason": "idempotency_key_reused", "header": HEADER})
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request",
+            details={"reason": "idempotency_key_reused", "header": HEADER},
+        )
     deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
     current: IdempotencyRecord | None = record
     while current is not None and current.response_status is None and time.monotonic() < deadline:

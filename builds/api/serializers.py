@@ -25,23 +25,41 @@ class ProjectSerializer(StrictModelSerializer):
     build_context = StrictCharField(max_length=500, required=False, default=".")
     image_repository = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
     registry_username = StrictCharField(max_length=255, required=False, allow_blank=True, write_only=True)
-    registry_password = StrictCharField(max_length=4096, required=False, allow_blank=True, write_only=True,
-                                              trim_whitespace=False)
+    registry_password = StrictCharField(
+        max_length=4096, required=False, allow_blank=True, write_only=True, trim_whitespace=False
+    )
     git_username = StrictCharField(max_length=255, required=False, allow_blank=True, write_only=True)
-    git_password = StrictCharField(max_length=4096, required=False, allow_blank=True, write_only=True,
-                                         trim_whitespace=False)
-    git_ssh_private_key = StrictCharField(max_length=16384, required=False, allow_blank=True, write_only=True,
-                                                trim_whitespace=False)
-    build_timeout_seconds = serializers.IntegerField(required=False, min_value=30,
-                                                     default=settings.DEFAULT_BUILD_TIMEOUT_SECONDS)
+    git_password = StrictCharField(
+        max_length=4096, required=False, allow_blank=True, write_only=True, trim_whitespace=False
+    )
+    git_ssh_private_key = StrictCharField(
+        max_length=16384, required=False, allow_blank=True, write_only=True, trim_whitespace=False
+    )
+    build_timeout_seconds = serializers.IntegerField(
+        required=False, min_value=30, default=settings.DEFAULT_BUILD_TIMEOUT_SECONDS
+    )
     has_registry_credentials = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
-        fields = ["id", "name", "repository_url", "default_branch", "dockerfile_path", "build_context",
-                  "image_repository", "registry_username", "registry_password", "git_username", "git_password",
-                  "git_ssh_private_key", "has_registry_credentials", "build_timeout_seconds", "created_at",
-                  "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "repository_url",
+            "default_branch",
+            "dockerfile_path",
+            "build_context",
+            "image_repository",
+            "registry_username",
+            "registry_password",
+            "git_username",
+            "git_password",
+            "git_ssh_private_key",
+            "has_registry_credentials",
+            "build_timeout_seconds",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"name": {"max_length": 100, "validators": []}}
 
@@ -136,10 +154,29 @@ class BuildSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Build
-        fields = ["id", "project_id", "build_number", "git_branch", "git_commit", "source_commit", "build_args",
-                  "status", "error_message", "failure_kind", "cancel_reason", "retry_of", "current_step",
-                  "total_steps", "step_name", "image_reference", "image_digest", "started_at", "completed_at",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "project_id",
+            "build_number",
+            "git_branch",
+            "git_commit",
+            "source_commit",
+            "build_args",
+            "status",
+            "error_message",
+            "failure_kind",
+            "cancel_reason",
+            "retry_of",
+            "current_step",
+            "total_steps",
+            "step_name",
+            "image_reference",
+            "image_digest",
+            "started_at",
+            "completed_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 

@@ -42,8 +42,10 @@ class BuildSpec:
         if url_password:
             plain += [url_password, unquote(url_password)]
         encoded = [quote(s, safe="") for s in plain]
-        for user, password in ((self.registry_username, self.registry_password),
-                               (self.git_username, self.git_password)):
+        for user, password in (
+            (self.registry_username, self.registry_password),
+            (self.git_username, self.git_password),
+        ):
             if password:
                 encoded.append(base64.b64encode(f"{user}:{password}".encode()).decode())
         return list(dict.fromkeys(plain + encoded))

@@ -68,18 +68,32 @@ class BuildahExecutor(Executor):
 
     @classmethod
     def from_settings(cls, settings: Any) -> BuildahExecutor:
-        return cls(BuildahOptions(
-            storage_root=settings.BUILDAH_STORAGE_ROOT, run_root=settings.BUILDAH_RUN_ROOT,
-            binary=settings.BUILDAH_BINARY, storage_driver=settings.BUILDAH_STORAGE_DRIVER,
-            isolation=settings.BUILDAH_ISOLATION, insecure_registries=tuple(settings.INSECURE_REGISTRIES),
-            kill_grace_seconds=settings.BUILD_KILL_GRACE_SECONDS, cache_max_bytes=settings.BUILD_CACHE_MAX_BYTES,
-        ))
+        return cls(
+            BuildahOptions(
+                storage_root=settings.BUILDAH_STORAGE_ROOT,
+                run_root=settings.BUILDAH_RUN_ROOT,
+                binary=settings.BUILDAH_BINARY,
+                storage_driver=settings.BUILDAH_STORAGE_DRIVER,
+                isolation=settings.BUILDAH_ISOLATION,
+                insecure_registries=tuple(settings.INSECURE_REGISTRIES),
+                kill_grace_seconds=settings.BUILD_KILL_GRACE_SECONDS,
+                cache_max_bytes=settings.BUILD_CACHE_MAX_BYTES,
+            )
+        )
 
     # --- plumbing ------------------------------------------------------------------------
     def _buildah(self, *args: str) -> list[str]:
         o = self.options
-        return [o.binary, "--storage-driver", o.storage_driver, "--root", o.storage_root, "--runroot", o.run_root,
-                *args]
+        return [
+            o.binary,
+            "--storage-driver",
+            o.storage_driver,
+            "--root",
+            o.storage_root,
+            "--runroot",
+            o.run_root,
+            *args,
+        ]
 
     def _build_step_name(self) -> str:
         if self.build_step[1]:
@@ -109,8 +123,10 @@ class BuildahExecutor(Executor):
         dockerfile = (source / spec.dockerfile_path).resolve()
         context = (source / spec.build_context).resolve()
         root = source.resolve()
-        for path, what, given in ((dockerfile, "Dockerfile", spec.dockerfile_path),
-                                  (context, "build context", spec.build_context)):
+        for path, what, given in (
+            (dockerfile, "Dockerfile", spec.dockerfile_path),
+            (context, "build context", spec.build_context),
+        ):
             if not path.is_relative_to(root) or not path.exists():
                 raise BuildUserError(f"step build: {what} '{given}' not found in the repository")
         commit = git.quiet_git(source, git.git_env(spec, workspace), "rev-parse", "HEAD").stdout.strip()
@@ -125,25 +141,29 @@ class BuildahExecutor(Executor):
                 i, m = int(match[1]), int(match[2])
                 self.build_step = (i, m, match[3])
                 self.total_steps = 1 + m + (1 if pushes else 0)
-                reporter.progress(current_step=1 + i, total_steps=self.total_steps,
-                                  step_name=f"STEP {i}/{m}: {match[3]}"[:200])
+                reporter.progress(
+                    current_step=1 + i, total_steps=self.total_steps, step_name=f"STEP {i}/{m}: {match[3]}"[:200]
+                )
 
-        argv = self._buildah("bud", "--isolation", self.options.isolation, "--layers", "-f", str(dockerfile),
-                             "-t", local)
+        argv = self._buildah(
+            "bud", "--isolation", self.options.isolation, "--layers", "-f", str(dockerfile), "-t", local
+        )
         for name, value in spec.build_args.items():
             argv += ["--build-arg", f"{name}={value}"]
         argv.append(str(context))
         tail: deque[str] = deque(maxlen=30)
-        code = commands.run(argv, step="build", step_name=self._build_step_name, cwd=source, tail=tail,
-                            on_line=on_build_line)
+        code = commands.run(
+            argv, step="build", step_name=self._build_step_name, cwd=source, tail=tail, on_line=on_build_line
+        )
         if code != 0:
             raise self._build_failure(code, tail)
         # Untagged images lose their intermediate layers on `rmi`: a tag per repository and
         # Dockerfile keeps the newest build's layers cached for the next build (see cleanup()).
         subprocess.run(self._buildah("tag", local, self._cache_anchor(spec)), capture_output=True)
         if not pushes:
-            reporter.line(f"Built {local} (no image repository configured, not pushed)", step="build",
-                          step_name="build")
+            reporter.line(
+                f"Built {local} (no image repository configured, not pushed)", step="build", step_name="build"
+            )
             subprocess.run(self._buildah("rmi", local), capture_output=True)  # untag; the anchor keeps the layers
             return BuildResult(image_reference=None, image_digest=None)
         return self._push(spec, workspace, repository, tags, local, commands, reporter)
@@ -159,8 +179,16 @@ class BuildahExecutor(Executor):
             return BuildUserError(f"{where}: exit code {exit_status[1]}")
         return BuildUserError(f"{where}: {last_error(tail, f'buildah exit code {code}')}")
 
-    def _push(self, spec: BuildSpec, workspace: Path, repository: str, tags: list[str], local: str,
-              commands: StepCommands, reporter: Reporter) -> BuildResult:
+    def _push(
+        self,
+        spec: BuildSpec,
+        workspace: Path,
+        repository: str,
+        tags: list[str],
+        local: str,
+        commands: StepCommands,
+        reporter: Reporter,
+    ) -> BuildResult:
         assert self.total_steps is not None
         reporter.progress(current_step=self.total_steps, total_steps=self.total_steps, step_name="push")
         host = registry_host(repository)
@@ -180,9 +208,12 @@ class BuildahExecutor(Executor):
             if target != local:
                 commands.run(self._buildah("tag", local, target), step="push", step_name="push")
             tail: deque[str] = deque(maxlen=20)
-            code = commands.run(self._buildah("push", *tls, *auth, "--digestfile", str(digest_file), target,
-                                              f"docker://{target}"),
-                                step="push", step_name="push", tail=tail)
+            code = commands.run(
+                self._buildah("push", *tls, *auth, "--digestfile", str(digest_file), target, f"docker://{target}"),
+                step="push",
+                step_name="push",
+                tail=tail,
+            )
             if code != 0:
                 reason = last_error(tail, f"exit code {code}")
                 if "unauthorized" in reason.lower() or "authentication required" in reason.lower():
@@ -215,4 +246,3 @@ class BuildahExecutor(Executor):
             # Dangling layers first; then every image no running build is using (no --force).
             subprocess.run(self._buildah("rmi", "--prune"), capture_output=True)
             subprocess.run(self._buildah("rmi", "--all"), capture_output=True)
-

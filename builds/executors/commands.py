@@ -36,10 +36,20 @@ class StepCommands:
         self.runner = runner
         self.reporter = reporter
 
-    def run(self, argv: Sequence[str], *, step: str, step_name: str | Callable[[], str],
-            cwd: Path | None = None, env: dict[str, str] | None = None, tail: deque[str] | None = None,
-            on_line: Callable[[str], None] | None = None, shown: str | None = None) -> int:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        step: str,
+        step_name: str | Callable[[], str],
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        tail: deque[str] | None = None,
+        on_line: Callable[[str], None] | None = None,
+        shown: str | None = None,
+    ) -> int:
         """Runs argv; every output line goes to the log. `shown` replaces the echoed command line."""
+
         def name() -> str:
             return step_name() if callable(step_name) else step_name
 

@@ -15,12 +15,17 @@ STEP = "clone"
 
 def git_env(spec: BuildSpec, workspace: Path) -> dict[str, str]:
     """git's environment for this build: credentials of the project only, written into the workspace."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workspace),
-           "GIT_TERMINAL_PROMPT": "0", "LANG": "C"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workspace),
+        "GIT_TERMINAL_PROMPT": "0",
+        "LANG": "C",
+    }
     if spec.git_username or spec.git_password:
         askpass = workspace / "askpass.sh"
-        askpass.write_text('#!/bin/sh\ncase "$1" in\n  Username*) printf %s "$GIT_USER" ;;\n'
-                           '  *) printf %s "$GIT_PASS" ;;\nesac\n')
+        askpass.write_text(
+            '#!/bin/sh\ncase "$1" in\n  Username*) printf %s "$GIT_USER" ;;\n  *) printf %s "$GIT_PASS" ;;\nesac\n'
+        )
         askpass.chmod(0o700)
         env.update(GIT_ASKPASS=str(askpass), GIT_USER=spec.git_username, GIT_PASS=spec.git_password)
     if spec.git_ssh_private_key:
@@ -44,9 +49,25 @@ def checkout(spec: BuildSpec, workspace: Path, commands: StepCommands, reporter:
     reporter.line(f"Cloning {spec.repository_url} at branch {spec.git_branch}", step=STEP, step_name=STEP)
     tail: deque[str] = deque(maxlen=20)
     depth = "50" if spec.git_commit else "1"
-    code = commands.run(["git", "clone", "--depth", depth, "--single-branch", "--branch", spec.git_branch,
-                         "--no-tags", "--", spec.repository_url, str(source)],
-                        step=STEP, step_name=STEP, env=env, tail=tail)
+    code = commands.run(
+        [
+            "git",
+            "clone",
+            "--depth",
+            depth,
+            "--single-branch",
+            "--branch",
+            spec.git_branch,
+            "--no-tags",
+            "--",
+            spec.repository_url,
+            str(source),
+        ],
+        step=STEP,
+        step_name=STEP,
+        env=env,
+        tail=tail,
+    )
     if code != 0:
         text = "\n".join(tail)
         if "not found in upstream" in text or "Could not find remote branch" in text:
@@ -59,21 +80,22 @@ def checkout(spec: BuildSpec, workspace: Path, commands: StepCommands, reporter:
     return source
 
 
-def _checkout_commit(spec: BuildSpec, commit: str, source: Path, env: dict[str, str], commands: StepCommands,
-                     reporter: Reporter) -> None:
+def _checkout_commit(
+    spec: BuildSpec, commit: str, source: Path, env: dict[str, str], commands: StepCommands, reporter: Reporter
+) -> None:
     branch = spec.git_branch
     resolved = quiet_git(source, env, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
     if resolved.returncode != 0:
         reporter.line("Commit not in the shallow history; fetching the whole branch", step=STEP, step_name=STEP)
-        commands.run(["git", "fetch", "--unshallow", "origin", branch], step=STEP, step_name=STEP, cwd=source,
-                     env=env)
+        commands.run(["git", "fetch", "--unshallow", "origin", branch], step=STEP, step_name=STEP, cwd=source, env=env)
         resolved = quiet_git(source, env, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
     if resolved.returncode != 0:
         raise BuildUserError(f"step clone: commit {commit} not found on branch '{branch}'")
     full = resolved.stdout.strip()
     if quiet_git(source, env, "merge-base", "--is-ancestor", full, "HEAD").returncode != 0:
         raise BuildUserError(f"step clone: commit {commit} is not reachable from branch '{branch}'")
-    code = commands.run(["git", "checkout", "--quiet", "--detach", full], step=STEP, step_name=STEP, cwd=source,
-                        env=env)
+    code = commands.run(
+        ["git", "checkout", "--quiet", "--detach", full], step=STEP, step_name=STEP, cwd=source, env=env
+    )
     if code != 0:
         raise BuildUserError(f"step clone: could not check out commit {commit}")

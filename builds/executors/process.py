@@ -68,16 +68,27 @@ class ProcessRunner:
         self._process: subprocess.Popen[bytes] | None = None
         self.stopped = False
 
-    def run(self, argv: Sequence[str], *, on_line: Callable[[str], None], cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> int:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        on_line: Callable[[str], None],
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> int:
         with self._lock:
             if self.stopped:
                 raise BuildInterrupted()
             env = {**(os.environ if env is None else env), OWNER_ENV: str(os.getpid())}
             try:
                 self._process = subprocess.Popen(
-                    list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, start_new_session=True,
+                    list(argv),
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             except FileNotFoundError as exc:
                 raise BuildPlatformError(f"{argv[0]} is not installed on this worker") from exc

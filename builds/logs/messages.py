@@ -40,5 +40,9 @@ def line_message(line: BuildLogLine) -> dict[str, Any]:
 
 def system_entry(message: str, *, level: str = LogLevel.INFO, step: str = "system") -> Entry:
     """A line the platform writes itself (not a tool's output)."""
-    return {"timestamp": timezone.now(), "level": level, "message": message,
-            "metadata": {"step": step, "step_name": step, "container": "builder"}}
+    return {
+        "timestamp": timezone.now(),
+        "level": level,
+        "message": message,
+        "metadata": {"step": step, "step_name": step, "container": "builder"},
+    }

@@ -24,8 +24,15 @@ FLUSH_BATCH = 500
 class LogSink:
     """Thread-safe; a background thread flushes every BUILD_LOG_FLUSH_SECONDS."""
 
-    def __init__(self, build_id: Any, *, secrets: Sequence[str] = (), max_lines: int | None = None,
-                 max_bytes: int | None = None, flush_seconds: float | None = None):
+    def __init__(
+        self,
+        build_id: Any,
+        *,
+        secrets: Sequence[str] = (),
+        max_lines: int | None = None,
+        max_bytes: int | None = None,
+        flush_seconds: float | None = None,
+    ):
         self.build_id = build_id
         self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
         self.max_lines = max_lines or settings.BUILD_LOG_MAX_LINES
@@ -53,8 +60,12 @@ class LogSink:
         return text
 
     def emit(self, message: str, *, level: str = "INFO", metadata: dict[str, str] | None = None) -> None:
-        entry: Entry = {"timestamp": timezone.now(), "level": level, "message": self.mask(message),
-                        "metadata": {k: self.mask(str(v)) for k, v in (metadata or {}).items()}}
+        entry: Entry = {
+            "timestamp": timezone.now(),
+            "level": level,
+            "message": self.mask(message),
+            "metadata": {k: self.mask(str(v)) for k, v in (metadata or {}).items()},
+        }
         with self._lock:
             self._buffer.append(entry)
             if len(self._buffer) >= FLUSH_BATCH:
@@ -98,8 +109,11 @@ class LogSink:
         head_line_cap, head_byte_cap = self.max_lines // 2, self.max_bytes // 2
         for line in stored:
             size = len(line.message.encode())
-            if not self._head_closed and self._head_lines + 1 <= head_line_cap \
-                    and self._head_bytes + size <= head_byte_cap:
+            if (
+                not self._head_closed
+                and self._head_lines + 1 <= head_line_cap
+                and self._head_bytes + size <= head_byte_cap
+            ):
                 self._head_lines += 1
                 self._head_bytes += size
             else:
@@ -109,8 +123,10 @@ class LogSink:
         marker = 1 if self._marker_seq is not None else 0
 
         def over(extra: int) -> bool:
-            return (self._head_lines + len(self._tail) + extra > self.max_lines
-                    or self._head_bytes + self._tail_bytes > self.max_bytes)
+            return (
+                self._head_lines + len(self._tail) + extra > self.max_lines
+                or self._head_bytes + self._tail_bytes > self.max_bytes
+            )
 
         if not over(marker):
             return
@@ -123,8 +139,13 @@ class LogSink:
             return
         if self._marker_seq is None:
             self._marker_seq = dropped[0]
-            mark_truncated(self.build_id, seq=self._marker_seq, message=(
-                f"[log truncated: this build printed more than {self.max_lines} lines or "
-                f"{self.max_bytes} bytes; the first and the last lines are kept]"))
+            mark_truncated(
+                self.build_id,
+                seq=self._marker_seq,
+                message=(
+                    f"[log truncated: this build printed more than {self.max_lines} lines or "
+                    f"{self.max_bytes} bytes; the first and the last lines are kept]"
+                ),
+            )
         drop_range(self.build_id, after_seq=max(self._marker_seq, self._dropped_up_to), up_to_seq=dropped[-1])
         self._dropped_up_to = dropped[-1]

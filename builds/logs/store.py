@@ -30,8 +30,14 @@ def append_lines(build_id: Any, entries: Sequence[Entry]) -> list[BuildLogLine]:
             return []
         first = last - len(entries) + 1
         lines = BuildLogLine.objects.bulk_create(
-            BuildLogLine(build_id=build_id, seq=first + i, timestamp=e["timestamp"], level=e["level"],
-                         message=e["message"], metadata=e.get("metadata") or {})
+            BuildLogLine(
+                build_id=build_id,
+                seq=first + i,
+                timestamp=e["timestamp"],
+                level=e["level"],
+                message=e["message"],
+                metadata=e.get("metadata") or {},
+            )
             for i, e in enumerate(entries)
         )
         transaction.on_commit(lambda: publish.publish_lines(build_id, lines))
@@ -59,4 +65,5 @@ def drop_range(build_id: Any, *, after_seq: int, up_to_seq: int) -> int:
 def mark_truncated(build_id: Any, *, seq: int, message: str) -> None:
     """Turns the stored line `seq` into the truncation marker of an over-long log."""
     BuildLogLine.objects.filter(build_id=build_id, seq=seq).update(
-        level=LogLevel.WARN, message=message, metadata=TRUNCATION_METADATA)
+        level=LogLevel.WARN, message=message, metadata=TRUNCATION_METADATA
+    )

@@ -65,8 +65,9 @@ class Build(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "build_number"], name="build_number_unique_in_project"),
             # A build is retried at most once; further retries go through the newest attempt.
-            models.UniqueConstraint(fields=["retry_of"], condition=models.Q(retry_of__isnull=False),
-                                    name="build_retried_once"),
+            models.UniqueConstraint(
+                fields=["retry_of"], condition=models.Q(retry_of__isnull=False), name="build_retried_once"
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "created_at"], name="build_tenant_created"),

@@ -46,6 +46,9 @@ class Project(models.Model):
         A full save() of a stale instance (PATCH, the admin) would otherwise rewind the counter.
         """
         if not self._state.adding and kwargs.get("update_fields") is None:
-            kwargs["update_fields"] = [field.name for field in self._meta.concrete_fields
-                                       if not field.primary_key and field.name != "build_counter"]
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "build_counter"
+            ]
         super().save(*args, **kwargs)

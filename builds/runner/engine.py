@@ -46,12 +46,20 @@ def load_executor() -> Executor:
 def spec_for(build: Build) -> BuildSpec:
     project = build.project
     return BuildSpec(
-        build_id=str(build.pk), build_number=build.build_number, repository_url=project.repository_url,
-        git_branch=build.git_branch, git_commit=build.git_commit, default_branch=project.default_branch,
-        dockerfile_path=project.dockerfile_path, build_context=project.build_context,
-        build_args=dict(build.build_args or {}), image_repository=project.image_repository,
-        registry_username=project.registry_username, registry_password=project.registry_password,
-        git_username=project.git_username, git_password=project.git_password,
+        build_id=str(build.pk),
+        build_number=build.build_number,
+        repository_url=project.repository_url,
+        git_branch=build.git_branch,
+        git_commit=build.git_commit,
+        default_branch=project.default_branch,
+        dockerfile_path=project.dockerfile_path,
+        build_context=project.build_context,
+        build_args=dict(build.build_args or {}),
+        image_repository=project.image_repository,
+        registry_username=project.registry_username,
+        registry_password=project.registry_password,
+        git_username=project.git_username,
+        git_password=project.git_password,
         git_ssh_private_key=project.git_ssh_private_key,
     )
 
@@ -65,15 +73,25 @@ class EngineReporter:
         self.current_step = 0
 
     def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "") -> None:
-        self.sink.emit(message, level=level, metadata={
-            "step": step, "step_name": step_name or step, "step_number": str(self.current_step),
-            "container": "builder",
-        })
+        self.sink.emit(
+            message,
+            level=level,
+            metadata={
+                "step": step,
+                "step_name": step_name or step,
+                "step_number": str(self.current_step),
+                "container": "builder",
+            },
+        )
 
     def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None:
         self.current_step = current_step
-        reports.record_progress(build_id=self.build.pk, current_step=current_step, total_steps=total_steps,
-                                step_name=self.sink.mask(step_name))
+        reports.record_progress(
+            build_id=self.build.pk,
+            current_step=current_step,
+            total_steps=total_steps,
+            step_name=self.sink.mask(step_name),
+        )
 
     def source_commit(self, commit: str) -> None:
         reports.record_source_commit(build_id=self.build.pk, commit=commit)
@@ -126,11 +144,12 @@ def _run_claimed(build: Build, worker: str) -> Executor | None:
             outcome = _execute(build, spec, executor, reporter)
         except Exception as exc:  # the worker could not even set the build up (disk, settings)
             logger.exception("could not set up build %s", build.pk)
-            outcome = Outcome(Phase.FAILED, f"the worker could not set up the build: {exc}",
-                              FailureKind.PLATFORM_ERROR)
+            outcome = Outcome(Phase.FAILED, f"the worker could not set up the build: {exc}", FailureKind.PLATFORM_ERROR)
         if outcome.phase is not Phase.CANCELLED:  # a cancel is already stored by the API
             reports.finish(
-                build_id=build.pk, outcome=outcome.phase, failure_kind=outcome.kind,
+                build_id=build.pk,
+                outcome=outcome.phase,
+                failure_kind=outcome.kind,
                 error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
                 image_reference=outcome.result.image_reference if outcome.result else None,
                 image_digest=outcome.result.image_digest if outcome.result else None,
@@ -161,8 +180,7 @@ def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: Engine
         outcome = _failure(failure)
     except Exception as exc:  # a bug is a platform fault, reported as such
         logger.exception("build %s crashed", build.pk)
-        outcome = Outcome(Phase.FAILED, f"internal error: {exc.__class__.__name__}: {exc}",
-                          FailureKind.PLATFORM_ERROR)
+        outcome = Outcome(Phase.FAILED, f"internal error: {exc.__class__.__name__}: {exc}", FailureKind.PLATFORM_ERROR)
     finally:
         watchdog.stop()
         shutil.rmtree(workspace, ignore_errors=True)

@@ -61,8 +61,11 @@ def sweep() -> None:
         logger.warning("reaped build %s of worker %s", build.pk, build.worker)
     # A safety net for a lost dispatch: only builds that have waited a while. A fresh waiting build
     # is still on its way to a worker, and will be handed a slot when a running build ends.
-    tenants = (Build.objects.filter(Phase.WAITING.condition, started_at__lt=lost_before)
-               .values_list("tenant_id", flat=True).distinct())
+    tenants = (
+        Build.objects.filter(Phase.WAITING.condition, started_at__lt=lost_before)
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
     for tenant_id in list(tenants):
         scheduler.hand_over_slots(tenant_id)
     purge_expired_records()
@@ -72,10 +75,19 @@ def reap_lost_builds(*, lost_before: datetime) -> list[Build]:
     """Ends running builds whose worker stopped heartbeating as failed/worker_lost."""
     reaped = []
     for build in Build.objects.filter(Phase.RUNNING.condition, heartbeat_at__lt=lost_before):
-        message = (f"Worker {build.worker or 'unknown'} stopped reporting (last heartbeat "
-                   f"{build.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); the build was abandoned. Retry it.")
-        won = transition(build.pk, to=Phase.FAILED, sources=[Phase.RUNNING], where=Q(heartbeat_at__lt=lost_before),
-                         completed_at=timezone.now(), error_message=message, failure_kind=FailureKind.WORKER_LOST)
+        message = (
+            f"Worker {build.worker or 'unknown'} stopped reporting (last heartbeat "
+            f"{build.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); the build was abandoned. Retry it."
+        )
+        won = transition(
+            build.pk,
+            to=Phase.FAILED,
+            sources=[Phase.RUNNING],
+            where=Q(heartbeat_at__lt=lost_before),
+            completed_at=timezone.now(),
+            error_message=message,
+            failure_kind=FailureKind.WORKER_LOST,
+        )
         if won:
             build.refresh_from_db()
             close_log(build.pk, build.status, [system_entry(message, level=LogLevel.ERROR)])

@@ -50,11 +50,16 @@ def claim_slot(*, build_id: Any, worker: str) -> Build | None:
 
 def note_waiting(build_id: Any) -> None:
     """Tells the build's watchers, once, that it waits for a slot."""
-    first_time = (Build.objects.filter(Phase.WAITING.condition, pk=build_id).exclude(step_name=WAITING_MESSAGE)
-                  .update(step_name=WAITING_MESSAGE))
+    first_time = (
+        Build.objects.filter(Phase.WAITING.condition, pk=build_id)
+        .exclude(step_name=WAITING_MESSAGE)
+        .update(step_name=WAITING_MESSAGE)
+    )
     if first_time:
-        append_lines(build_id, [system_entry(
-            "All build slots of this tenant are busy; waiting for a free build slot", step="queue")])
+        append_lines(
+            build_id,
+            [system_entry("All build slots of this tenant are busy; waiting for a free build slot", step="queue")],
+        )
 
 
 def hand_over_slots(tenant_id: Any) -> int:

@@ -48,8 +48,16 @@ def _refusal(build_id: Any, action: str, allowed: Iterable[Phase]) -> Conflict |
 
 
 @transaction.atomic
-def create_build(*, tenant: Tenant, project: Project, user: Any, git_branch: str, git_commit: str | None = None,
-                 build_args: dict[str, str] | None = None, retry_of: Build | None = None) -> Build:
+def create_build(
+    *,
+    tenant: Tenant,
+    project: Project,
+    user: Any,
+    git_branch: str,
+    git_commit: str | None = None,
+    build_args: dict[str, str] | None = None,
+    retry_of: Build | None = None,
+) -> Build:
     # The tenant row lock serialises the queue-limit check; the project row lock the counter.
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     queued = Build.objects.for_tenant(tenant).filter(status=BuildStatus.QUEUED).count()
@@ -90,15 +98,22 @@ def start_build(*, build: Build, user: Any) -> Build:
 def cancel_build(*, build: Build, user: Any, reason: str | None = None) -> Build:
     reason = (reason or "").strip() or "Cancelled by user"
     with transaction.atomic():
-        if not transition(build.pk, to=Phase.CANCELLED, sources=CANCEL_FROM, completed_at=timezone.now(),
-                          cancel_reason=reason, error_message=None):
+        if not transition(
+            build.pk,
+            to=Phase.CANCELLED,
+            sources=CANCEL_FROM,
+            completed_at=timezone.now(),
+            cancel_reason=reason,
+            error_message=None,
+        ):
             raise _refusal(build.pk, "cancel", CANCEL_FROM)
         build.refresh_from_db()
         if not worker_writes_the_end(build.status, build.slot_acquired_at):
             # No worker holds it (queued, or waiting for a slot): the API writes the last line.
             who = getattr(user, "email", "a user")
-            close_log(build.pk, build.status, [system_entry(f"Build cancelled by {who}: {reason}",
-                                                            level=LogLevel.WARN)])
+            close_log(
+                build.pk, build.status, [system_entry(f"Build cancelled by {who}: {reason}", level=LogLevel.WARN)]
+            )
         # Otherwise the worker notices within BUILD_CANCEL_POLL_SECONDS, stops the process tree,
         # writes its last lines and ends the log.
     return build
@@ -108,12 +123,20 @@ def retry_build(*, build: Build, user: Any) -> Build:
     if phase_of(build.status, build.slot_acquired_at) not in RETRY_FROM:
         raise _refusal(build.pk, "retry", RETRY_FROM)
     try:
-        return create_build(tenant=build.tenant, project=build.project, user=user, git_branch=build.git_branch,
-                            git_commit=build.git_commit, build_args=build.build_args, retry_of=build)
+        return create_build(
+            tenant=build.tenant,
+            project=build.project,
+            user=user,
+            git_branch=build.git_branch,
+            git_commit=build.git_commit,
+            build_args=build.build_args,
+            retry_of=build,
+        )
     except IntegrityError:
         retried = Build.objects.filter(retry_of=build).values_list("pk", flat=True).first()
-        raise Conflict("This build has already been retried", details={"status": build.status,
-                       "retried_by": str(retried)}) from None
+        raise Conflict(
+            "This build has already been retried", details={"status": build.status, "retried_by": str(retried)}
+        ) from None
 
 
 @transaction.atomic

@@ -17,8 +17,10 @@ ABANDONED_AFTER_SECONDS = 60  # far longer than any of the wrapped requests take
 
 
 def in_progress() -> Conflict:
-    return Conflict("A request with this Idempotency-Key is still in progress; retry shortly",
-                    details={"reason": "idempotency_request_in_progress", "header": HEADER})
+    return Conflict(
+        "A request with this Idempotency-Key is still in progress; retry shortly",
+        details={"reason": "idempotency_request_in_progress", "header": HEADER},
+    )
 
 
 def reserve(*, tenant: Any, user: Any, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:

@@ -12,8 +12,9 @@ from tenants.models import Tenant
 
 
 def _name_taken(name: str) -> Conflict:
-    return Conflict("A project with this name already exists in the tenant",
-                    details={"name": f"'{name}' is already used."})
+    return Conflict(
+        "A project with this name already exists in the tenant", details={"name": f"'{name}' is already used."}
+    )
 
 
 def create_project(*, tenant: Tenant, **fields: Any) -> Project:
@@ -41,6 +42,8 @@ def delete_project(*, project: Project) -> None:
     locked = Project.objects.select_for_update().get(pk=project.pk)
     running = Build.objects.filter(project=locked, status=BuildStatus.IN_PROGRESS).count()
     if running:
-        raise Conflict("The project has running builds; cancel them first",
-                       details={"reason": "builds_running", "running_builds": running})
+        raise Conflict(
+            "The project has running builds; cancel them first",
+            details={"reason": "builds_running", "running_builds": running},
+        )
     locked.delete()

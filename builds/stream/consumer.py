@@ -65,7 +65,6 @@ Slow clients
     builds/stream/transport.py) nothing is throttled and nobody is closed for lagging.
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -143,13 +142,18 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         publish.register_server_loop(asyncio.get_running_loop())
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.scope["headers"]}
         trace_id_var.set(choose_trace_id(headers.get("x-request-id")))
-        query = {key: values[-1] for key, values in
-                 parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True).items()}
+        query = {
+            key: values[-1]
+            for key, values in parse_qs(
+                self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+            ).items()
+        }
         raw_token = bearer_token(headers.get("authorization", "")) or query.get("token")
         tenant_header = headers.get("x-tenant-id") or query.get("tenant_id")
         try:
-            build = await database_sync_to_async(_authorize)(raw_token, tenant_header,
-                                                             self.scope["url_route"]["kwargs"]["build_id"])
+            build = await database_sync_to_async(_authorize)(
+                raw_token, tenant_header, self.scope["url_route"]["kwargs"]["build_id"]
+            )
             since = parse_since(query.get("since"))
         except ApiError as refusal:
             await self.accept()
@@ -251,14 +255,15 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _lines_after(self, after_seq: int) -> list[dict[str, Any]]:
-        return [line_message(line)
-                for line in selectors.log_lines_after(self.build_id, after_seq=after_seq, limit=REPLAY_CHUNK)]
+        return [
+            line_message(line)
+            for line in selectors.log_lines_after(self.build_id, after_seq=after_seq, limit=REPLAY_CHUNK)
+        ]
 
     # --- the end -------------------------------------------------------------------------------
     @database_sync_to_async
     def _build_state(self) -> dict[str, Any] | None:
-        return (Build.objects.filter(pk=self.build_id)
-                .values("status", "slot_acquired_at", "completed_at").first())
+        return Build.objects.filter(pk=self.build_id).values("status", "slot_acquired_at", "completed_at").first()
 
     async def _poll_status(self) -> None:
         """Ends the stream of a build that is (or becomes) terminal even if its end event was lost.
@@ -299,24 +304,39 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
                 pass
 
     def _control(self, message: str, *, level: str, **metadata: str) -> dict[str, Any]:
-        return {"build_id": str(self.build_id), "timestamp": iso_z(),
-                "level": level, "message": message,
-                "metadata": {**metadata, "seq": str(self.sent_seq), "step": "system"}}
+        return {
+            "build_id": str(self.build_id),
+            "timestamp": iso_z(),
+            "level": level,
+            "message": message,
+            "metadata": {**metadata, "seq": str(self.sent_seq), "step": "system"},
+        }
 
     async def _end(self, status: str) -> None:
         self.closed = True
-        await self.send(text_data=json.dumps(self._control(f"Build finished: {status}", level="INFO",
-                                                           event="end", status=status)))
+        await self.send(
+            text_data=json.dumps(self._control(f"Build finished: {status}", level="INFO", event="end", status=status))
+        )
         await self.close(code=CLOSE_NORMAL)
 
     async def _lagged(self) -> None:
         if self.closed:
             return
         self.closed = True
-        logger.info("closing the log stream of build %s: client %s lines behind", self.build_id,
-                    self.cursor.newest - self.sent_seq)
-        await self.send(text_data=json.dumps(self._control(
-            f"Stream closed: this client fell more than {settings.STREAM_MAX_LAG_LINES} lines behind; "
-            f"reconnect with ?since={self.sent_seq}", level="WARN", event="lagged")))
+        logger.info(
+            "closing the log stream of build %s: client %s lines behind",
+            self.build_id,
+            self.cursor.newest - self.sent_seq,
+        )
+        await self.send(
+            text_data=json.dumps(
+                self._control(
+                    f"Stream closed: this client fell more than {settings.STREAM_MAX_LAG_LINES} lines behind; "
+                    f"reconnect with ?since={self.sent_seq}",
+                    level="WARN",
+                    event="lagged",
+                )
+            )
+        )
         if not self.socket.close_try_again_later(settings.STREAM_CLOSE_GRACE_SECONDS):
             await self.close(code=CLOSE_TRY_AGAIN_LATER)

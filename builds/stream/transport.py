@@ -44,8 +44,9 @@ class DaphneSendBuffer:
     def __init__(self, send: Any):
         protocol = next(iter(getattr(send, "args", ())), None)
         transport = getattr(protocol, "transport", None)
-        self.supported = all(hasattr(transport, name) for name in _TRANSPORT_ATTRIBUTES) \
-            and hasattr(protocol, "sendCloseFrame")
+        self.supported = all(hasattr(transport, name) for name in _TRANSPORT_ATTRIBUTES) and hasattr(
+            protocol, "sendCloseFrame"
+        )
         self.protocol = protocol if self.supported else None
         self.transport = transport if self.supported else None
 

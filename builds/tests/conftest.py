@@ -49,11 +49,11 @@ def member_client(stack, transactional_db, owner, tenant):
 
 @pytest.fixture
 def registry_project(make_project, tenant, git_repo, registry):
-    return make_project(tenant, name="app", repository_url=git_repo.url,
-                        image_repository=f"{registry.host}/acme/app")
+    return make_project(tenant, name="app", repository_url=git_repo.url, image_repository=f"{registry.host}/acme/app")
 
 
 # --- Builds REST API tests (lifecycle, validation, races, idempotency, limits, schema) ------
+
 
 @pytest.fixture
 def make_log_lines():
@@ -66,11 +66,18 @@ def make_log_lines():
 
     def make(build, count: int, *, level: str = "INFO"):
         start = timezone.now()
-        return append_lines(build.pk, [
-            {"timestamp": start + timedelta(milliseconds=i), "level": level, "message": f"line {i + 1}",
-             "metadata": {"step": "build"}}
-            for i in range(count)
-        ])
+        return append_lines(
+            build.pk,
+            [
+                {
+                    "timestamp": start + timedelta(milliseconds=i),
+                    "level": level,
+                    "message": f"line {i + 1}",
+                    "metadata": {"step": "build"},
+                }
+                for i in range(count)
+            ],
+        )
 
     return make
 
@@ -117,6 +124,7 @@ def race_settings(settings, transactional_db):
 
 # --- Build engine tests (real git, buildah, registry) ----------------------------------------
 
+
 @pytest.fixture
 def engine_project(make_project, tenant, git_repo, registry):
     """engine_project(**fields) -> a project on the test's own repository, pushing to its own image repository."""
@@ -132,6 +140,7 @@ def engine_project(make_project, tenant, git_repo, registry):
 
 
 # --- Log stream tests (WebSocket) ------------------------------------------------------------
+
 
 @pytest.fixture
 def stream_build(member_client, make_project, tenant, git_repo):

@@ -16,14 +16,34 @@ STATUSES = [s.value for s in BuildStatus]
 
 # action -> {status it is applied in: (HTTP code, status the build has afterwards)}
 EXPECTED = {
-    "start": {"queued": (200, "in_progress"), "in_progress": (409, None), "success": (409, None),
-              "failed": (409, None), "cancelled": (409, None)},
-    "cancel": {"queued": (200, "cancelled"), "in_progress": (200, "cancelled"), "success": (409, None),
-               "failed": (409, None), "cancelled": (409, None)},
-    "retry": {"queued": (409, None), "in_progress": (409, None), "success": (409, None),
-              "failed": (201, "failed"), "cancelled": (201, "cancelled")},
-    "delete": {"queued": (204, None), "in_progress": (409, None), "success": (204, None),
-               "failed": (204, None), "cancelled": (204, None)},
+    "start": {
+        "queued": (200, "in_progress"),
+        "in_progress": (409, None),
+        "success": (409, None),
+        "failed": (409, None),
+        "cancelled": (409, None),
+    },
+    "cancel": {
+        "queued": (200, "cancelled"),
+        "in_progress": (200, "cancelled"),
+        "success": (409, None),
+        "failed": (409, None),
+        "cancelled": (409, None),
+    },
+    "retry": {
+        "queued": (409, None),
+        "in_progress": (409, None),
+        "success": (409, None),
+        "failed": (201, "failed"),
+        "cancelled": (201, "cancelled"),
+    },
+    "delete": {
+        "queued": (204, None),
+        "in_progress": (409, None),
+        "success": (204, None),
+        "failed": (204, None),
+        "cancelled": (204, None),
+    },
 }
 TABLE = [(action, status, *EXPECTED[action][status]) for action in EXPECTED for status in STATUSES]
 
@@ -35,12 +55,10 @@ def _call(client, action: str, build_id):
 
 
 def test_the_table_covers_every_action_in_every_state():
-    assert {(a, s) for a, s, *_ in TABLE} == {(a, s) for a in ("start", "cancel", "retry", "delete")
-                                               for s in STATUSES}
+    assert {(a, s) for a, s, *_ in TABLE} == {(a, s) for a in ("start", "cancel", "retry", "delete") for s in STATUSES}
 
 
-@pytest.mark.parametrize(("action", "status", "code", "after"), TABLE,
-                         ids=[f"{a}-{s}" for a, s, *_ in TABLE])
+@pytest.mark.parametrize(("action", "status", "code", "after"), TABLE, ids=[f"{a}-{s}" for a, s, *_ in TABLE])
 def test_action_in_state(owner_api, project, make_build, action, status, code, after):
     build = make_build(project, status=status, git_commit="abc1234", build_args={"A": "1"})
 
@@ -77,11 +95,14 @@ def test_start_sets_started_at(owner_api, project, make_build):
 
 
 @pytest.mark.parametrize("status", ["queued", "in_progress"])
-@pytest.mark.parametrize(("payload", "stored_reason"), [
-    ({"reason": "wrong branch"}, "wrong branch"),
-    ({}, "Cancelled by user"),
-    (None, "Cancelled by user"),
-])
+@pytest.mark.parametrize(
+    ("payload", "stored_reason"),
+    [
+        ({"reason": "wrong branch"}, "wrong branch"),
+        ({}, "Cancelled by user"),
+        (None, "Cancelled by user"),
+    ],
+)
 def test_cancel_stores_reason_and_completed_at(owner_api, project, make_build, status, payload, stored_reason):
     build = make_build(project, status=status, started_at=timezone.now() if status == "in_progress" else None)
     before = timezone.now()
@@ -110,8 +131,14 @@ def test_cancel_rejects_unknown_fields(owner_api, project, make_build):
 @pytest.mark.parametrize("status", ["failed", "cancelled"])
 def test_retry_creates_a_new_queued_build_with_the_same_inputs(owner_api, project, make_build, status):
     make_build(project, status="success")
-    original = make_build(project, status=status, git_branch="release/1.2", git_commit="abcdef1234567",
-                          build_args={"GREETING": "hi", "EMPTY": ""}, error_message="boom")
+    original = make_build(
+        project,
+        status=status,
+        git_branch="release/1.2",
+        git_commit="abcdef1234567",
+        build_args={"GREETING": "hi", "EMPTY": ""},
+        error_message="boom",
+    )
 
     response = owner_api.post(f"/api/v1/builds/{original.pk}/retry")
 
@@ -124,7 +151,10 @@ def test_retry_creates_a_new_queued_build_with_the_same_inputs(owner_api, projec
     assert body["retry_of"] == str(original.pk)
     assert body["project_id"] == str(project.pk)
     assert (body["git_branch"], body["git_commit"], body["build_args"]) == (
-        "release/1.2", "abcdef1234567", {"GREETING": "hi", "EMPTY": ""})
+        "release/1.2",
+        "abcdef1234567",
+        {"GREETING": "hi", "EMPTY": ""},
+    )
     assert (body["error_message"], body["started_at"], body["completed_at"]) == (None, None, None)
     assert owner_api.get(response["Location"]).json() == body
 
@@ -169,15 +199,30 @@ def test_deleting_a_retried_build_keeps_its_retry(owner_api, project, make_build
 # --- The Build JSON ------------------------------------------------------------------------
 
 GUIDE_FIELDS = {"id", "project_id", "build_number", "git_branch", "status", "created_at", "updated_at"}
-ISSUE_FIELDS = {"git_commit", "started_at", "completed_at", "error_message", "retry_of", "image_reference",
-                "image_digest", "build_args"}
+ISSUE_FIELDS = {
+    "git_commit",
+    "started_at",
+    "completed_at",
+    "error_message",
+    "retry_of",
+    "image_reference",
+    "image_digest",
+    "build_args",
+}
 
 
 def test_build_json_carries_the_guide_and_issue_fields(owner_api, project, make_build):
     started = timezone.now() - timedelta(minutes=3)
-    build = make_build(project, status="success", git_commit="0123456789abcdef0123456789abcdef01234567",
-                       build_args={"A": "b"}, started_at=started, completed_at=started + timedelta(minutes=2),
-                       image_reference="registry.example.com/app:build-1", image_digest="sha256:" + "a" * 64)
+    build = make_build(
+        project,
+        status="success",
+        git_commit="0123456789abcdef0123456789abcdef01234567",
+        build_args={"A": "b"},
+        started_at=started,
+        completed_at=started + timedelta(minutes=2),
+        image_reference="registry.example.com/app:build-1",
+        image_digest="sha256:" + "a" * 64,
+    )
 
     body = owner_api.get(f"/api/v1/builds/{build.pk}").json()
 
@@ -208,8 +253,9 @@ def test_malformed_build_id_is_400(owner_api, raw_id, suffix):
 
 
 @pytest.mark.parametrize("suffix", ["", "/status", "/logs", "/start", "/cancel", "/retry", "DELETE"])
-def test_unknown_and_other_tenants_builds_answer_404_alike(api, make_user, make_tenant, make_project, make_build,
-                                                          owner_api, suffix):
+def test_unknown_and_other_tenants_builds_answer_404_alike(
+    api, make_user, make_tenant, make_project, make_build, owner_api, suffix
+):
     stranger = make_user()
     foreign = make_build(make_project(make_tenant(members={stranger: "owner"})), status="failed")
 
@@ -228,20 +274,24 @@ def test_unknown_and_other_tenants_builds_answer_404_alike(api, make_user, make_
     assert foreign.status == "failed" and Build.objects.count() == 1
 
 
-@pytest.mark.parametrize(("role", "method", "suffix", "allowed"), [
-    ("viewer", "get", "", True),
-    ("viewer", "get", "/status", True),
-    ("viewer", "get", "/logs", True),
-    ("viewer", "post", "/start", False),
-    ("viewer", "post", "/cancel", False),
-    ("viewer", "post", "/retry", False),
-    ("viewer", "delete", "", False),
-    ("developer", "post", "/start", True),
-    ("developer", "post", "/cancel", True),
-    ("developer", "delete", "", False),
-])
-def test_role_permissions_per_endpoint(api, make_user, tenant, project, make_build, roles, role, method, suffix,
-                                       allowed):
+@pytest.mark.parametrize(
+    ("role", "method", "suffix", "allowed"),
+    [
+        ("viewer", "get", "", True),
+        ("viewer", "get", "/status", True),
+        ("viewer", "get", "/logs", True),
+        ("viewer", "post", "/start", False),
+        ("viewer", "post", "/cancel", False),
+        ("viewer", "post", "/retry", False),
+        ("viewer", "delete", "", False),
+        ("developer", "post", "/start", True),
+        ("developer", "post", "/cancel", True),
+        ("developer", "delete", "", False),
+    ],
+)
+def test_role_permissions_per_endpoint(
+    api, make_user, tenant, project, make_build, roles, role, method, suffix, allowed
+):
     from tenants.models import Membership
 
     member = make_user()
@@ -260,28 +310,44 @@ def test_role_permissions_per_endpoint(api, make_user, tenant, project, make_bui
 
 # --- /status --------------------------------------------------------------------------------
 
+
 def test_status_of_a_queued_build(owner_api, project, make_build):
     build = make_build(project)
 
     body = owner_api.get(f"/api/v1/builds/{build.pk}/status").json()
 
-    assert body == {"build_id": str(build.pk), "status": "queued", "progress": None, "started_at": None,
-                    "estimated_completion": None, "error": None}
+    assert body == {
+        "build_id": str(build.pk),
+        "status": "queued",
+        "progress": None,
+        "started_at": None,
+        "estimated_completion": None,
+        "error": None,
+    }
 
 
-@pytest.mark.parametrize(("current", "total", "status", "progress"), [
-    (None, None, "in_progress", None),
-    (3, None, "in_progress", None),
-    (0, 10, "in_progress", {"current_step": 0, "total_steps": 10, "percentage": 0}),
-    (5, 10, "in_progress", {"current_step": 5, "total_steps": 10, "percentage": 50}),
-    (1, 3, "in_progress", {"current_step": 1, "total_steps": 3, "percentage": 33}),
-    (12, 10, "in_progress", {"current_step": 10, "total_steps": 10, "percentage": 100}),
-    (4, 6, "success", {"current_step": 6, "total_steps": 6, "percentage": 100}),
-    (2, 6, "failed", {"current_step": 2, "total_steps": 6, "percentage": 33}),
-])
+@pytest.mark.parametrize(
+    ("current", "total", "status", "progress"),
+    [
+        (None, None, "in_progress", None),
+        (3, None, "in_progress", None),
+        (0, 10, "in_progress", {"current_step": 0, "total_steps": 10, "percentage": 0}),
+        (5, 10, "in_progress", {"current_step": 5, "total_steps": 10, "percentage": 50}),
+        (1, 3, "in_progress", {"current_step": 1, "total_steps": 3, "percentage": 33}),
+        (12, 10, "in_progress", {"current_step": 10, "total_steps": 10, "percentage": 100}),
+        (4, 6, "success", {"current_step": 6, "total_steps": 6, "percentage": 100}),
+        (2, 6, "failed", {"current_step": 2, "total_steps": 6, "percentage": 33}),
+    ],
+)
 def test_status_progress(owner_api, project, make_build, current, total, status, progress):
-    build = make_build(project, status=status, current_step=current, total_steps=total,
-                       started_at=timezone.now(), error_message="exit 1" if status == "failed" else None)
+    build = make_build(
+        project,
+        status=status,
+        current_step=current,
+        total_steps=total,
+        started_at=timezone.now(),
+        error_message="exit 1" if status == "failed" else None,
+    )
 
     body = owner_api.get(f"/api/v1/builds/{build.pk}/status").json()
 
@@ -292,8 +358,7 @@ def test_status_progress(owner_api, project, make_build, current, total, status,
 
 def _finished(make_build, project, *, seconds: float, completed_ago: timedelta, status="success"):
     completed = timezone.now() - completed_ago
-    return make_build(project, status=status, started_at=completed - timedelta(seconds=seconds),
-                      completed_at=completed)
+    return make_build(project, status=status, started_at=completed - timedelta(seconds=seconds), completed_at=completed)
 
 
 def test_estimated_completion_is_null_without_history(owner_api, project, make_build, make_project, tenant):
@@ -332,17 +397,21 @@ def test_finished_builds_have_no_estimate(owner_api, project, make_build, status
 
 # --- /logs ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("lines", "query", "offset", "limit", "returned"), [
-    (0, "", 0, 100, []),
-    (5, "", 0, 100, [1, 2, 3, 4, 5]),
-    (150, "", 0, 100, list(range(1, 101))),
-    (150, "?offset=100", 100, 100, list(range(101, 151))),
-    (10, "?offset=3&limit=4", 3, 4, [4, 5, 6, 7]),
-    (10, "?offset=10", 10, 100, []),
-    (10, "?offset=50&limit=1", 50, 1, []),
-    (1200, "?limit=1000", 0, 1000, list(range(1, 1001))),
-    (3, "?limit=1", 0, 1, [1]),
-])
+
+@pytest.mark.parametrize(
+    ("lines", "query", "offset", "limit", "returned"),
+    [
+        (0, "", 0, 100, []),
+        (5, "", 0, 100, [1, 2, 3, 4, 5]),
+        (150, "", 0, 100, list(range(1, 101))),
+        (150, "?offset=100", 100, 100, list(range(101, 151))),
+        (10, "?offset=3&limit=4", 3, 4, [4, 5, 6, 7]),
+        (10, "?offset=10", 10, 100, []),
+        (10, "?offset=50&limit=1", 50, 1, []),
+        (1200, "?limit=1000", 0, 1000, list(range(1, 1001))),
+        (3, "?limit=1", 0, 1, [1]),
+    ],
+)
 def test_logs_pagination(owner_api, project, make_build, make_log_lines, lines, query, offset, limit, returned):
     build = make_build(project, status="in_progress")
     make_log_lines(build, lines)
@@ -352,7 +421,11 @@ def test_logs_pagination(owner_api, project, make_build, make_log_lines, lines, 
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["build_id"], body["total_lines"], body["offset"], body["limit"]) == (
-        str(build.pk), lines, offset, limit)
+        str(build.pk),
+        lines,
+        offset,
+        limit,
+    )
     assert [entry["message"] for entry in body["logs"]] == [f"line {n}" for n in returned]
     for entry in body["logs"][:3]:
         assert set(entry) == {"timestamp", "level", "message", "metadata"}
@@ -360,17 +433,20 @@ def test_logs_pagination(owner_api, project, make_build, make_log_lines, lines, 
         assert entry["metadata"]["step"] == "build"
 
 
-@pytest.mark.parametrize(("query", "param"), [
-    ("offset=-1", "offset"),
-    ("offset=abc", "offset"),
-    ("offset=1.5", "offset"),
-    ("limit=0", "limit"),
-    ("limit=1001", "limit"),
-    ("limit=-5", "limit"),
-    ("limit=ten", "limit"),
-    ("format=xml", "format"),
-    ("format=TEXT", "format"),
-])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("offset=-1", "offset"),
+        ("offset=abc", "offset"),
+        ("offset=1.5", "offset"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=-5", "limit"),
+        ("limit=ten", "limit"),
+        ("format=xml", "format"),
+        ("format=TEXT", "format"),
+    ],
+)
 def test_logs_invalid_query_is_400_naming_the_parameter(owner_api, project, make_build, query, param):
     build = make_build(project)
 
@@ -413,24 +489,38 @@ def test_logs_text_errors_are_still_the_json_envelope(owner_api):
 
 # --- Who may call what ----------------------------------------------------------------------
 
-ENDPOINTS = [("get", "/api/v1/builds"), ("post", "/api/v1/builds"), ("get", "/api/v1/builds/{id}"),
-             ("delete", "/api/v1/builds/{id}"), ("post", "/api/v1/builds/{id}/start"),
-             ("post", "/api/v1/builds/{id}/cancel"), ("post", "/api/v1/builds/{id}/retry"),
-             ("get", "/api/v1/builds/{id}/status"), ("get", "/api/v1/builds/{id}/logs"),
-             ("get", "/api/v1/builds/{id}/logs?format=xml")]
+ENDPOINTS = [
+    ("get", "/api/v1/builds"),
+    ("post", "/api/v1/builds"),
+    ("get", "/api/v1/builds/{id}"),
+    ("delete", "/api/v1/builds/{id}"),
+    ("post", "/api/v1/builds/{id}/start"),
+    ("post", "/api/v1/builds/{id}/cancel"),
+    ("post", "/api/v1/builds/{id}/retry"),
+    ("get", "/api/v1/builds/{id}/status"),
+    ("get", "/api/v1/builds/{id}/logs"),
+    ("get", "/api/v1/builds/{id}/logs?format=xml"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
-@pytest.mark.parametrize(("caller", "status", "code"), [
-    ("anonymous", 401, "UNAUTHORIZED"),
-    ("no_tenant_header", 400, "INVALID_REQUEST"),
-    ("not_a_member", 403, "FORBIDDEN"),
-])
-def test_callers_without_access_change_nothing(api, owner, tenant, project, make_build, make_user, method, path,
-                                               caller, status, code):
+@pytest.mark.parametrize(
+    ("caller", "status", "code"),
+    [
+        ("anonymous", 401, "UNAUTHORIZED"),
+        ("no_tenant_header", 400, "INVALID_REQUEST"),
+        ("not_a_member", 403, "FORBIDDEN"),
+    ],
+)
+def test_callers_without_access_change_nothing(
+    api, owner, tenant, project, make_build, make_user, method, path, caller, status, code
+):
     build = make_build(project, status="failed")
-    client = {"anonymous": lambda: api(None, tenant), "no_tenant_header": lambda: api(owner),
-              "not_a_member": lambda: api(make_user(), tenant)}[caller]()
+    client = {
+        "anonymous": lambda: api(None, tenant),
+        "no_tenant_header": lambda: api(owner),
+        "not_a_member": lambda: api(make_user(), tenant),
+    }[caller]()
 
     response = getattr(client, method)(path.format(id=build.pk))
 

@@ -16,8 +16,10 @@ RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset
 
 def _fill_queue(project, count: int, *, status: str = "queued") -> None:
     first = project.build_counter + 1
-    Build.objects.bulk_create(Build(tenant=project.tenant, project=project, build_number=first + i, git_branch="main",
-                                    status=status) for i in range(count))
+    Build.objects.bulk_create(
+        Build(tenant=project.tenant, project=project, build_number=first + i, git_branch="main", status=status)
+        for i in range(count)
+    )
     project.build_counter += count
     project.save(update_fields=["build_counter"])
 
@@ -69,12 +71,15 @@ def test_queue_limit_applies_to_retries_and_frees_up(owner_api, project, tenant,
     assert owner_api.post(f"/api/v1/builds/{failed.pk}/retry").status_code == 201
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("get", "/api/v1/builds"),
-    ("get", "/api/v1/builds/not-a-uuid"),
-    ("post", "/api/v1/builds"),
-    ("get", "/api/v1/projects"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/builds"),
+        ("get", "/api/v1/builds/not-a-uuid"),
+        ("post", "/api/v1/builds"),
+        ("get", "/api/v1/projects"),
+    ],
+)
 def test_every_api_response_carries_rate_limit_headers(owner_api, method, path):
     response = getattr(owner_api, method)(path)
 
@@ -97,11 +102,16 @@ def test_over_the_request_limit_is_429(owner_api, settings):
 
 # --- SQL queries: constant whatever the page size --------------------------------------------
 
+
 @pytest.fixture
 def many_builds(tenant, make_project, make_build, owner):
     projects = [make_project(tenant) for _ in range(3)]
-    builds = [make_build(projects[i % 3], status=("failed", "success", "queued")[i % 3], created_by=owner,
-                         build_args={"A": str(i)}) for i in range(60)]
+    builds = [
+        make_build(
+            projects[i % 3], status=("failed", "success", "queued")[i % 3], created_by=owner, build_args={"A": str(i)}
+        )
+        for i in range(60)
+    ]
     for previous, build in zip(builds[::3], builds[3::3], strict=False):
         Build.objects.filter(pk=build.pk).update(retry_of=previous)  # related rows must not cost queries
     return projects
@@ -114,13 +124,17 @@ def _count_queries(client, path: str) -> int:
     return len(queries)
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/builds?limit={limit}",
-    "/api/v1/builds?limit={limit}&sort_by=build_number&sort_order=asc&status=failed",
-    "/api/v1/projects?limit={limit}",
-])
-def test_list_queries_do_not_grow_with_limit(owner_api, many_builds, django_assert_max_num_queries,
-                                             django_assert_num_queries, path):
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/builds?limit={limit}",
+        "/api/v1/builds?limit={limit}&sort_by=build_number&sort_order=asc&status=failed",
+        "/api/v1/projects?limit={limit}",
+    ],
+)
+def test_list_queries_do_not_grow_with_limit(
+    owner_api, many_builds, django_assert_max_num_queries, django_assert_num_queries, path
+):
     baseline = _count_queries(owner_api, path.format(limit=1))
 
     with django_assert_num_queries(baseline):

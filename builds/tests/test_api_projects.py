@@ -13,9 +13,19 @@ from testing import assert_envelope
 pytestmark = pytest.mark.django_db
 
 SECRET_FIELDS = ("registry_username", "registry_password", "git_username", "git_password", "git_ssh_private_key")
-RESPONSE_FIELDS = {"id", "name", "repository_url", "default_branch", "dockerfile_path", "build_context",
-                   "image_repository", "has_registry_credentials", "build_timeout_seconds", "created_at",
-                   "updated_at"}
+RESPONSE_FIELDS = {
+    "id",
+    "name",
+    "repository_url",
+    "default_branch",
+    "dockerfile_path",
+    "build_context",
+    "image_repository",
+    "has_registry_credentials",
+    "build_timeout_seconds",
+    "created_at",
+    "updated_at",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +38,7 @@ def create(owner_api):
     """create(**fields) -> the response of POST /projects with a valid body overridden by `fields`."""
 
     def post(**fields):
-        body = {"name": f"p-{uuid.uuid4().hex[:8]}", "repository_url": "https://git.example.com/team/app.git",
-                **fields}
+        body = {"name": f"p-{uuid.uuid4().hex[:8]}", "repository_url": "https://git.example.com/team/app.git", **fields}
         return owner_api.post("/api/v1/projects", body, format="json")
 
     return post
@@ -42,6 +51,7 @@ def assert_field_error(response, field: str) -> dict:
 
 
 # --- create and read ------------------------------------------------------------------------
+
 
 def test_create_applies_the_defaults_and_returns_no_secrets(create, owner_api):
     response = create(name="app")
@@ -57,8 +67,9 @@ def test_create_applies_the_defaults_and_returns_no_secrets(create, owner_api):
 
 def test_update_changes_only_the_given_fields(create, owner_api):
     created = create(name="before").json()
-    response = owner_api.patch(f"/api/v1/projects/{created['id']}",
-                               {"name": "after", "default_branch": "release/1.x"}, format="json")
+    response = owner_api.patch(
+        f"/api/v1/projects/{created['id']}", {"name": "after", "default_branch": "release/1.x"}, format="json"
+    )
     assert response.status_code == 200, response.content
     updated = response.json()
     assert updated["name"] == "after" and updated["default_branch"] == "release/1.x"
@@ -74,8 +85,10 @@ def test_delete_then_gone(create, owner_api):
     assert_envelope(owner_api.get(f"/api/v1/projects/{project_id}"), 404, "NOT_FOUND")
 
 
-@pytest.mark.parametrize("status,deleted", [("in_progress", False), ("queued", True), ("success", True),
-                                            ("failed", True), ("cancelled", True)])
+@pytest.mark.parametrize(
+    "status,deleted",
+    [("in_progress", False), ("queued", True), ("success", True), ("failed", True), ("cancelled", True)],
+)
 def test_delete_is_409_while_a_build_is_running(owner_api, project, make_build, status, deleted):
     make_build(project, status=status)
     response = owner_api.delete(f"/api/v1/projects/{project.pk}")
@@ -88,13 +101,15 @@ def test_delete_is_409_while_a_build_is_running(owner_api, project, make_build, 
 
 # --- name -----------------------------------------------------------------------------------
 
+
 def test_name_is_unique_within_the_tenant_only(create, api, owner, make_tenant):
     assert create(name="app").status_code == 201
     conflict = assert_envelope(create(name="app"), 409, "CONFLICT")
     assert "name" in conflict["details"]
     other_tenant = make_tenant("other", members={owner: "owner"})
-    other = api(owner, other_tenant).post("/api/v1/projects", {"name": "app", "repository_url": "git@h:a/b"},
-                                          format="json")
+    other = api(owner, other_tenant).post(
+        "/api/v1/projects", {"name": "app", "repository_url": "git@h:a/b"}, format="json"
+    )
     assert other.status_code == 201, other.content
 
 
@@ -109,8 +124,9 @@ def test_bad_names_are_refused(create, name):
     assert_field_error(create(name=name), "name")
 
 
-@pytest.mark.parametrize("field", ["repository_url", "default_branch", "dockerfile_path", "image_repository",
-                                   "registry_password"])
+@pytest.mark.parametrize(
+    "field", ["repository_url", "default_branch", "dockerfile_path", "image_repository", "registry_password"]
+)
 def test_text_fields_take_json_strings_only(create, field):
     assert_field_error(create(**{field: 12345}), field)
 
@@ -123,47 +139,57 @@ def test_name_and_repository_url_are_required(owner_api):
 
 # --- repository_url -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", [
-    "https://github.com/team/app.git",
-    "https://git.example.com:8443/group/sub/app",
-    "ssh://git@git.example.com/team/app.git",
-    "ssh://git@git.example.com:2222/team/app.git",
-    "git@github.com:team/app.git",
-    "deploy@git.example.com:team/app",
-])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/team/app.git",
+        "https://git.example.com:8443/group/sub/app",
+        "ssh://git@git.example.com/team/app.git",
+        "ssh://git@git.example.com:2222/team/app.git",
+        "git@github.com:team/app.git",
+        "deploy@git.example.com:team/app",
+    ],
+)
 def test_repository_url_accepts_https_ssh_and_scp_syntax(create, url):
     response = create(repository_url=url)
     assert response.status_code == 201, response.content
     assert response.json()["repository_url"] == url
 
 
-@pytest.mark.parametrize("url", [
-    "https://bob:s3cret@git.example.com/team/app.git",
-    "https://ghp_token123@github.com/team/app.git",
-    "ssh://git:s3cret@git.example.com/team/app.git",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bob:s3cret@git.example.com/team/app.git",
+        "https://ghp_token123@github.com/team/app.git",
+        "ssh://git:s3cret@git.example.com/team/app.git",
+    ],
+)
 def test_repository_url_with_credentials_is_refused_and_not_echoed(create, url):
     body = assert_field_error(create(repository_url=url), "repository_url")
     assert "git_username" in body["details"]["repository_url"]
     assert "s3cret" not in str(body) and "ghp_token123" not in str(body)
 
 
-@pytest.mark.parametrize("url", [
-    "http://github.com/team/app.git",
-    "ftp://example.com/team/app.git",
-    "git://github.com/team/app.git",
-    "github.com/team/app",
-    "https://github.com",
-    "https://github.com/",
-    "https://github.com/team app",
-    "git@github.com:/etc/passwd",
-    "ext::sh -c touch% /tmp/pwned",
-    "--upload-pack=touch /tmp/pwned",
-    "javascript:alert(1)",
-    "",
-    "https://github.com/te\nam/app",
-    "git@github.com:team/a pp",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://github.com/team/app.git",
+        "ftp://example.com/team/app.git",
+        "git://github.com/team/app.git",
+        "github.com/team/app",
+        "https://github.com",
+        "https://github.com/",
+        "https://github.com/team app",
+        "git@github.com:/etc/passwd",
+        "ext::sh -c touch% /tmp/pwned",
+        "--upload-pack=touch /tmp/pwned",
+        "javascript:alert(1)",
+        "",
+        "https://github.com/te\nam/app",
+        "git@github.com:team/a pp",
+    ],
+)
 def test_repository_url_refuses_other_schemes_and_shapes(create, url):
     assert_field_error(create(repository_url=url), "repository_url")
 
@@ -198,33 +224,71 @@ def test_relative_paths_inside_the_repository_are_accepted(create, field, value)
 
 
 @pytest.mark.parametrize("field", PATH_FIELDS)
-@pytest.mark.parametrize("value", ["../Dockerfile", "..", "a/../../b", "/etc/passwd", "/", "a\\..\\b", "",
-                                   "sub/\x00x", "./../x"])
+@pytest.mark.parametrize(
+    "value", ["../Dockerfile", "..", "a/../../b", "/etc/passwd", "/", "a\\..\\b", "", "sub/\x00x", "./../x"]
+)
 def test_paths_leaving_the_repository_or_absolute_are_refused(create, field, value):
     assert_field_error(create(**{field: value}), field)
 
 
 # --- image_repository -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["registry.example.com/team/app", "team/app", "app", "localhost:5000/app",
-                                   "registry.example.com:5000/a/b/c", "ghcr.io/org/app-name_x.y", ""])
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "registry.example.com/team/app",
+        "team/app",
+        "app",
+        "localhost:5000/app",
+        "registry.example.com:5000/a/b/c",
+        "ghcr.io/org/app-name_x.y",
+        "",
+    ],
+)
 def test_image_repository_without_tag_is_accepted(create, value):
     response = create(image_repository=value)
     assert response.status_code == 201, response.content
     assert response.json()["image_repository"] == value
 
 
-@pytest.mark.parametrize("value", ["registry.example.com/team/app:latest", "team/app:1.0",
-                                   "app@sha256:" + "a" * 64, "Team/App", "team//app", "/app", "app/",
-                                   "https://registry.example.com/app", "team/a\npp", "a b"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "registry.example.com/team/app:latest",
+        "team/app:1.0",
+        "app@sha256:" + "a" * 64,
+        "Team/App",
+        "team//app",
+        "/app",
+        "app/",
+        "https://registry.example.com/app",
+        "team/a\npp",
+        "a b",
+    ],
+)
 def test_image_repository_with_tag_digest_or_bad_syntax_is_refused(create, value):
     assert_field_error(create(image_repository=value), "image_repository")
 
 
 # --- build_timeout_seconds ------------------------------------------------------------------
 
-@pytest.mark.parametrize("value,ok", [(30, True), (600, True), (601, False), (29, False), (0, False), (-1, False),
-                                      (10**12, False), ("abc", False), (1.5, False), (None, False)])
+
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        (30, True),
+        (600, True),
+        (601, False),
+        (29, False),
+        (0, False),
+        (-1, False),
+        (10**12, False),
+        ("abc", False),
+        (1.5, False),
+        (None, False),
+    ],
+)
 def test_build_timeout_is_bounded_by_the_setting(create, settings, value, ok):
     settings.MAX_BUILD_TIMEOUT_SECONDS = 600
     response = create(build_timeout_seconds=value)
@@ -236,13 +300,13 @@ def test_build_timeout_is_bounded_by_the_setting(create, settings, value, ok):
 
 # --- other fields ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("branch", ["", "-x", "a..b", "a b", "refs/heads/", "x.lock", "a~1"])
 def test_bad_default_branch_is_refused(create, branch):
     assert_field_error(create(default_branch=branch), "default_branch")
 
 
-@pytest.mark.parametrize("field", ["colour", "id", "created_at", "has_registry_credentials", "tenant",
-                                   "build_counter"])
+@pytest.mark.parametrize("field", ["colour", "id", "created_at", "has_registry_credentials", "tenant", "build_counter"])
 def test_unknown_and_read_only_fields_are_refused_by_name(create, owner_api, field):
     assert_field_error(create(**{field: "x"}), field)
     project_id = create().json()["id"]
@@ -250,8 +314,16 @@ def test_unknown_and_read_only_fields_are_refused_by_name(create, owner_api, fie
 
 
 WEIRD_VALUES = [None, [], {}, 10**30, -1, True, "\x00", "x" * 20000, "ünïcode ✓", {"$gt": ""}]
-ALL_FIELDS = ["name", "repository_url", "default_branch", "dockerfile_path", "build_context", "image_repository",
-              *SECRET_FIELDS, "build_timeout_seconds"]
+ALL_FIELDS = [
+    "name",
+    "repository_url",
+    "default_branch",
+    "dockerfile_path",
+    "build_context",
+    "image_repository",
+    *SECRET_FIELDS,
+    "build_timeout_seconds",
+]
 
 
 @pytest.mark.parametrize("mode", ["create", "patch"])
@@ -269,14 +341,21 @@ def test_bad_input_is_never_a_500(create, owner_api, project, field, value, mode
 
 # --- secrets --------------------------------------------------------------------------------
 
-SECRETS = {"registry_username": "robot$ci", "registry_password": "reg-pa55-word", "git_username": "gitbot",
-           "git_password": "git-pa55-word", "git_ssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n"}
+SECRETS = {
+    "registry_username": "robot$ci",
+    "registry_password": "reg-pa55-word",
+    "git_username": "gitbot",
+    "git_password": "git-pa55-word",
+    "git_ssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n",
+}
 
 
 def _raw_columns(project_id) -> dict:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(SECRET_FIELDS)} FROM builds_project WHERE id = %s",
-                       [uuid.UUID(str(project_id)).hex if connection.vendor == "sqlite" else str(project_id)])
+        cursor.execute(
+            f"SELECT {', '.join(SECRET_FIELDS)} FROM builds_project WHERE id = %s",
+            [uuid.UUID(str(project_id)).hex if connection.vendor == "sqlite" else str(project_id)],
+        )
         return dict(zip(SECRET_FIELDS, cursor.fetchone(), strict=True))
 
 
@@ -309,19 +388,23 @@ def test_secrets_are_write_only_and_stored_encrypted(create, owner_api, caplog):
 
 # --- pagination -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def five_projects(make_project, tenant):
     return [make_project(tenant, name=f"p{n}") for n in range(5)]
 
 
-@pytest.mark.parametrize("query,names,has_more", [
-    ("", ["p0", "p1", "p2", "p3", "p4"], False),
-    ("?limit=2", ["p0", "p1"], True),
-    ("?limit=2&page=2", ["p2", "p3"], True),
-    ("?limit=2&page=3", ["p4"], False),
-    ("?limit=2&page=9", [], False),
-    ("?limit=100", ["p0", "p1", "p2", "p3", "p4"], False),
-])
+@pytest.mark.parametrize(
+    "query,names,has_more",
+    [
+        ("", ["p0", "p1", "p2", "p3", "p4"], False),
+        ("?limit=2", ["p0", "p1"], True),
+        ("?limit=2&page=2", ["p2", "p3"], True),
+        ("?limit=2&page=3", ["p4"], False),
+        ("?limit=2&page=9", [], False),
+        ("?limit=100", ["p0", "p1", "p2", "p3", "p4"], False),
+    ],
+)
 def test_list_is_paginated_like_the_guide(owner_api, five_projects, query, names, has_more):
     response = owner_api.get(f"/api/v1/projects{query}")
     assert response.status_code == 200, response.content
@@ -331,8 +414,10 @@ def test_list_is_paginated_like_the_guide(owner_api, five_projects, query, names
     assert body["total_count"] == 5 and body["has_more"] is has_more
 
 
-@pytest.mark.parametrize("query,field", [("?limit=0", "limit"), ("?limit=101", "limit"), ("?page=0", "page"),
-                                         ("?page=x", "page"), ("?limit=-5", "limit")])
+@pytest.mark.parametrize(
+    "query,field",
+    [("?limit=0", "limit"), ("?limit=101", "limit"), ("?page=0", "page"), ("?page=x", "page"), ("?limit=-5", "limit")],
+)
 def test_bad_pagination_parameters_are_400(owner_api, query, field):
     assert_field_error(owner_api.get(f"/api/v1/projects{query}"), field)
 
@@ -342,8 +427,7 @@ def test_list_shows_only_the_tenants_projects(owner_api, project, make_tenant, m
     assert [p["name"] for p in owner_api.get("/api/v1/projects").json()["projects"]] == ["app"]
 
 
-def test_list_query_count_does_not_grow_with_the_page(owner_api, make_project, tenant,
-                                                      django_assert_max_num_queries):
+def test_list_query_count_does_not_grow_with_the_page(owner_api, make_project, tenant, django_assert_max_num_queries):
     for n in range(30):
         make_project(tenant, name=f"bulk{n:02}")
     with django_assert_max_num_queries(8):

@@ -47,6 +47,7 @@ def test_valid_create_answers_201_with_location(create, project):
 
 # --- project_id -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["", "not-a-uuid", 123, None, ["x"], {"id": 1}, "00000000-0000-0000-0000"])
 def test_project_id_malformed(create, value):
     _invalid(create(project_id=value), "project_id")
@@ -66,6 +67,7 @@ def test_unknown_and_other_tenants_project_answer_identically(create, make_tenan
 
 
 # --- git_branch -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", list(INVALID_BRANCHES), ids=list(INVALID_BRANCHES.values()))
 def test_git_branch_rules(create, name):
@@ -92,8 +94,10 @@ def test_git_branch_valid_names_are_stored_verbatim(create, name):
 
 # --- git_commit -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["abc123", "a" * 41, "abcdefg", "", " abc1234", "abc1234\n", 1234567, True,
-                                   ["abc1234"]])
+
+@pytest.mark.parametrize(
+    "value", ["abc123", "a" * 41, "abcdefg", "", " abc1234", "abc1234\n", 1234567, True, ["abc1234"]]
+)
 def test_git_commit_rules(create, value):
     _invalid(create(git_commit=value), "git_commit")
 
@@ -108,22 +112,40 @@ def test_git_commit_valid(create, value, stored):
 
 # --- build_args -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", [
-    ["A=1"], "A=1", 1, True,
-    {"A": 1}, {"A": None}, {"A": True}, {"A": {"nested": "x"}}, {"A": ["x"]},
-    {"1A": "x"}, {"A-B": "x"}, {"": "x"}, {"A B": "x"}, {"A\n": "x"},
-    {f"K{i}": "v" for i in range(65)},
-])
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["A=1"],
+        "A=1",
+        1,
+        True,
+        {"A": 1},
+        {"A": None},
+        {"A": True},
+        {"A": {"nested": "x"}},
+        {"A": ["x"]},
+        {"1A": "x"},
+        {"A-B": "x"},
+        {"": "x"},
+        {"A B": "x"},
+        {"A\n": "x"},
+        {f"K{i}": "v" for i in range(65)},
+    ],
+)
 def test_build_args_rules(create, value):
     _invalid(create(build_args=value), "build_args")
 
 
-@pytest.mark.parametrize(("value", "stored"), [
-    ({f"K{i}": "v" for i in range(64)}, {f"K{i}": "v" for i in range(64)}),
-    ({"_A1": "", "B": "  spaced  "}, {"_A1": "", "B": "  spaced  "}),
-    ({}, {}),
-    (None, {}),
-])
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ({f"K{i}": "v" for i in range(64)}, {f"K{i}": "v" for i in range(64)}),
+        ({"_A1": "", "B": "  spaced  "}, {"_A1": "", "B": "  spaced  "}),
+        ({}, {}),
+        (None, {}),
+    ],
+)
 def test_build_args_valid(create, value, stored):
     response = create(build_args=value)
 
@@ -133,6 +155,7 @@ def test_build_args_valid(create, value, stored):
 
 # --- the body as a whole --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("extra", ["status", "build_number", "id", "tenant_id", "gitBranch"])
 def test_unknown_or_read_only_fields_are_rejected_by_name(create, extra):
     body = _invalid(create(**{extra: "x"}), extra)
@@ -140,13 +163,16 @@ def test_unknown_or_read_only_fields_are_rejected_by_name(create, extra):
     assert body["details"][extra] == "Unknown field."
 
 
-@pytest.mark.parametrize(("content", "content_type"), [
-    ("[]", "application/json"),
-    ('"main"', "application/json"),
-    ("null", "application/json"),
-    ("{not json", "application/json"),
-    ("", "application/json"),
-])
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        ("[]", "application/json"),
+        ('"main"', "application/json"),
+        ("null", "application/json"),
+        ("{not json", "application/json"),
+        ("", "application/json"),
+    ],
+)
 def test_body_must_be_a_json_object(owner_api, content, content_type):
     response = owner_api.generic("POST", "/api/v1/builds", content, content_type=content_type)
 
@@ -156,22 +182,26 @@ def test_body_must_be_a_json_object(owner_api, content, content_type):
 
 # --- GET /builds: query parameters ----------------------------------------------------------
 
-@pytest.mark.parametrize(("query", "param"), [
-    ("status=running", "status"),
-    ("status=QUEUED", "status"),
-    ("project_id=abc", "project_id"),
-    ("page=0", "page"),
-    ("page=-1", "page"),
-    ("page=x", "page"),
-    ("page=1.5", "page"),
-    ("limit=0", "limit"),
-    ("limit=101", "limit"),
-    ("limit=abc", "limit"),
-    ("sort_by=id", "sort_by"),
-    ("sort_by=status", "sort_by"),
-    ("sort_order=up", "sort_order"),
-    ("sort_order=DESC", "sort_order"),
-])
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("status=running", "status"),
+        ("status=QUEUED", "status"),
+        ("project_id=abc", "project_id"),
+        ("page=0", "page"),
+        ("page=-1", "page"),
+        ("page=x", "page"),
+        ("page=1.5", "page"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=abc", "limit"),
+        ("sort_by=id", "sort_by"),
+        ("sort_by=status", "sort_by"),
+        ("sort_order=up", "sort_order"),
+        ("sort_order=DESC", "sort_order"),
+    ],
+)
 def test_list_invalid_parameter_is_400_naming_it(owner_api, query, param):
     body = assert_envelope(owner_api.get(f"/api/v1/builds?{query}"), 400, "INVALID_REQUEST")
 
@@ -183,23 +213,28 @@ def two_projects(make_project, make_build, tenant, make_tenant, make_user):
     """Project a: queued, success, failed; project b: failed, cancelled; plus another tenant's build."""
     a, b = make_project(tenant, name="a"), make_project(tenant, name="b")
     builds = {
-        "a1": make_build(a, status="queued"), "a2": make_build(a, status="success"),
-        "a3": make_build(a, status="failed"), "b1": make_build(b, status="failed"),
+        "a1": make_build(a, status="queued"),
+        "a2": make_build(a, status="success"),
+        "a3": make_build(a, status="failed"),
+        "b1": make_build(b, status="failed"),
         "b2": make_build(b, status="cancelled"),
     }
     make_build(make_project(make_tenant(members={make_user(): "owner"})), status="failed")
     return a, b, builds
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("", {"a1", "a2", "a3", "b1", "b2"}),
-    ("status=failed", {"a3", "b1"}),
-    ("status=in_progress", set()),
-    ("project_id={a}", {"a1", "a2", "a3"}),
-    ("project_id={b}&status=failed", {"b1"}),
-    ("project_id={unknown}", set()),
-    ("status=", {"a1", "a2", "a3", "b1", "b2"}),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"a1", "a2", "a3", "b1", "b2"}),
+        ("status=failed", {"a3", "b1"}),
+        ("status=in_progress", set()),
+        ("project_id={a}", {"a1", "a2", "a3"}),
+        ("project_id={b}&status=failed", {"b1"}),
+        ("project_id={unknown}", set()),
+        ("status=", {"a1", "a2", "a3", "b1", "b2"}),
+    ],
+)
 def test_list_filters(owner_api, two_projects, query, expected):
     a, b, builds = two_projects
     query = query.format(a=a.pk, b=b.pk, unknown=uuid.uuid4())
@@ -227,8 +262,9 @@ def test_list_sorts(owner_api, project, make_build, sort_by, sort_order):
     builds = [make_build(project) for _ in range(4)]
     # Three orders that disagree with each other, so a sort on the wrong field fails.
     for build, created, updated in zip(builds, (2, 0, 3, 1), (1, 3, 0, 2), strict=True):
-        Build.objects.filter(pk=build.pk).update(created_at=now - timedelta(minutes=created),
-                                                 updated_at=now - timedelta(minutes=updated))
+        Build.objects.filter(pk=build.pk).update(
+            created_at=now - timedelta(minutes=created), updated_at=now - timedelta(minutes=updated)
+        )
     query = f"sort_by={sort_by}" + (f"&sort_order={sort_order}" if sort_order else "")
 
     got = [item["id"] for item in owner_api.get(f"/api/v1/builds?{query}").json()["builds"]]
@@ -263,18 +299,21 @@ def test_equal_timestamps_tie_break_on_id_without_overlap(owner_api, project, ma
     assert seen == expected
 
 
-@pytest.mark.parametrize(("count", "page", "limit", "returned", "has_more"), [
-    (0, 1, 20, 0, False),
-    (0, 3, 20, 0, False),
-    (4, 1, 2, 2, True),
-    (4, 2, 2, 2, False),
-    (5, 2, 2, 2, True),
-    (5, 3, 2, 1, False),
-    (4, 3, 2, 0, False),
-    (4, 1000, 100, 0, False),
-    (3, 1, 100, 3, False),
-    (1, 1, 1, 1, False),
-])
+@pytest.mark.parametrize(
+    ("count", "page", "limit", "returned", "has_more"),
+    [
+        (0, 1, 20, 0, False),
+        (0, 3, 20, 0, False),
+        (4, 1, 2, 2, True),
+        (4, 2, 2, 2, False),
+        (5, 2, 2, 2, True),
+        (5, 3, 2, 1, False),
+        (4, 3, 2, 0, False),
+        (4, 1000, 100, 0, False),
+        (3, 1, 100, 3, False),
+        (1, 1, 1, 1, False),
+    ],
+)
 def test_list_pagination_edges(owner_api, project, make_build, count, page, limit, returned, has_more):
     for _ in range(count):
         make_build(project)
@@ -285,4 +324,9 @@ def test_list_pagination_edges(owner_api, project, make_build, count, page, limi
     body = response.json()
     assert set(body) == {"builds", "total_count", "page", "limit", "has_more"}
     assert (len(body["builds"]), body["total_count"], body["page"], body["limit"], body["has_more"]) == (
-        returned, count, page, limit, has_more)
+        returned,
+        count,
+        page,
+        limit,
+        has_more,
+    )

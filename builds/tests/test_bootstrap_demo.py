@@ -47,11 +47,17 @@ def test_json_summary_logs_in_and_names_the_demo_objects(client, settings):
     owner = User.objects.get(email=summary["email"])
     assert Membership.objects.get(user=owner, tenant=project.tenant).role.name == "owner"
     assert User.objects.filter(is_superuser=True).exists()
-    login = client.post("/api/v1/auth/login", {"email": summary["email"], "password": summary["password"]},
-                        content_type="application/json")
+    login = client.post(
+        "/api/v1/auth/login",
+        {"email": summary["email"], "password": summary["password"]},
+        content_type="application/json",
+    )
     assert login.status_code == 200, login.content
-    projects = client.get("/api/v1/projects", HTTP_AUTHORIZATION=f"Bearer {login.json()['access_token']}",
-                          HTTP_X_TENANT_ID=summary["tenant_id"])
+    projects = client.get(
+        "/api/v1/projects",
+        HTTP_AUTHORIZATION=f"Bearer {login.json()['access_token']}",
+        HTTP_X_TENANT_ID=summary["tenant_id"],
+    )
     assert [p["id"] for p in projects.json()["projects"]] == [summary["project_id"]]
 
 
@@ -60,8 +66,9 @@ def test_is_idempotent(settings):
     before = counts()
     second = json.loads(bootstrap("--json"))
     assert counts() == before
-    assert {k: second[k] for k in ("tenant_id", "project_id", "email")} == \
-        {k: first[k] for k in ("tenant_id", "project_id", "email")}
+    assert {k: second[k] for k in ("tenant_id", "project_id", "email")} == {
+        k: first[k] for k in ("tenant_id", "project_id", "email")
+    }
     assert second["password"] is None  # generated passwords are shown once, never stored in clear
 
 
@@ -91,10 +98,12 @@ def test_the_demo_repository_is_a_real_git_repo_with_dockerfile_and_busybox(sett
     assert url.startswith("file://")
     repo = Path(url.removeprefix("file://"))
     assert repo.is_relative_to(settings.VAR_DIR)
-    tracked = subprocess.run(["git", "ls-tree", "-r", "--name-only", "main"], cwd=repo, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", "main"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert {"Dockerfile", "busybox"} <= set(tracked)
-    dockerfile = subprocess.run(["git", "show", "main:Dockerfile"], cwd=repo, capture_output=True, text=True,
-                                check=True).stdout
+    dockerfile = subprocess.run(
+        ["git", "show", "main:Dockerfile"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
     assert dockerfile.lstrip().startswith("FROM scratch") or "\nFROM scratch" in dockerfile
     assert (repo / "busybox").stat().st_mode & 0o111  # executable, as git recorded it

@@ -17,69 +17,84 @@ from builds.validators import tag_safe
 from testing import GitRepo, run_step, unique_token
 
 
-@pytest.mark.parametrize(("line", "level"), [
-    ("error building at STEP \"RUN make\": exit status 2", "ERROR"),
-    ("Error: error building at STEP \"RUN make\": exit status 2", "ERROR"),
-    ("fatal: repository 'file:///nowhere' does not exist", "ERROR"),
-    ("ERRO[0003] exit status 1", "ERROR"),
-    ('time="2024-05-01T10:00:00Z" level=error msg="pushing failed"', "ERROR"),
-    ('time="2024-05-01T10:00:00Z" level=fatal msg="no storage"', "ERROR"),
-    ("warning: redirecting to https://example.com/repo.git/", "WARN"),
-    ("WARN[0000] missing \"GREETING\" build argument", "WARN"),
-    ('time="2024-05-01T10:00:00Z" level=warning msg="cache miss"', "WARN"),
-    ("STEP 1/4: FROM scratch", "INFO"),
-    ("errors: none", "INFO"),
-    ("Copying blob sha256:0123", "INFO"),
-    ("an error occurred in the middle of a line", "INFO"),
-])
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ('error building at STEP "RUN make": exit status 2', "ERROR"),
+        ('Error: error building at STEP "RUN make": exit status 2', "ERROR"),
+        ("fatal: repository 'file:///nowhere' does not exist", "ERROR"),
+        ("ERRO[0003] exit status 1", "ERROR"),
+        ('time="2024-05-01T10:00:00Z" level=error msg="pushing failed"', "ERROR"),
+        ('time="2024-05-01T10:00:00Z" level=fatal msg="no storage"', "ERROR"),
+        ("warning: redirecting to https://example.com/repo.git/", "WARN"),
+        ('WARN[0000] missing "GREETING" build argument', "WARN"),
+        ('time="2024-05-01T10:00:00Z" level=warning msg="cache miss"', "WARN"),
+        ("STEP 1/4: FROM scratch", "INFO"),
+        ("errors: none", "INFO"),
+        ("Copying blob sha256:0123", "INFO"),
+        ("an error occurred in the middle of a line", "INFO"),
+    ],
+)
 def test_line_classification(line, level):
     assert classify(line) == level
 
 
-@pytest.mark.parametrize(("branch", "tag"), [
-    ("main", "main"),
-    ("feature/login-page", "feature-login-page"),
-    ("release/1.2", "release-1.2"),
-    (".hidden", "hidden"),
-    ("-.-", "branch"),
-    ("ünï", "n-"),
-    ("x" * 300, "x" * 128),
-])
+@pytest.mark.parametrize(
+    ("branch", "tag"),
+    [
+        ("main", "main"),
+        ("feature/login-page", "feature-login-page"),
+        ("release/1.2", "release-1.2"),
+        (".hidden", "hidden"),
+        ("-.-", "branch"),
+        ("ünï", "n-"),
+        ("x" * 300, "x" * 128),
+    ],
+)
 def test_tag_safe(branch, tag):
     assert tag_safe(branch) == tag
 
 
-@pytest.mark.parametrize(("host", "insecure"), [
-    ("127.0.0.1:5000", True),
-    ("127.8.9.10:443", True),
-    ("localhost:5000", True),
-    ("localhost", True),
-    ("[::1]:5000", True),
-    ("registry.internal:5000", True),  # listed in INSECURE_REGISTRIES below
-    ("registry.example.com", False),
-    ("10.0.0.5:5000", False),
-    ("localhost.example.com:5000", False),
-    ("docker.io", False),
-])
+@pytest.mark.parametrize(
+    ("host", "insecure"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.8.9.10:443", True),
+        ("localhost:5000", True),
+        ("localhost", True),
+        ("[::1]:5000", True),
+        ("registry.internal:5000", True),  # listed in INSECURE_REGISTRIES below
+        ("registry.example.com", False),
+        ("10.0.0.5:5000", False),
+        ("localhost.example.com:5000", False),
+        ("docker.io", False),
+    ],
+)
 def test_is_insecure_registry(settings, host, insecure):
     settings.INSECURE_REGISTRIES = ["registry.internal:5000"]
     assert is_insecure_registry(host, settings.INSECURE_REGISTRIES) is insecure
 
 
-@pytest.mark.parametrize(("line", "parsed"), [
-    ("STEP 1/4: FROM scratch", ("1", "4", "FROM scratch")),
-    ('STEP 12/12: RUN ["/bin/busybox", "sh", "-c", "echo a: b"]', ("12", "12", 'RUN ["/bin/busybox", "sh", "-c", '
-                                                                                '"echo a: b"]')),
-    ("STEP 1: FROM scratch", None),
-    ("  STEP 1/2: FROM scratch", None),
-    ("step 1/2: from scratch", None),
-])
+@pytest.mark.parametrize(
+    ("line", "parsed"),
+    [
+        ("STEP 1/4: FROM scratch", ("1", "4", "FROM scratch")),
+        (
+            'STEP 12/12: RUN ["/bin/busybox", "sh", "-c", "echo a: b"]',
+            ("12", "12", 'RUN ["/bin/busybox", "sh", "-c", "echo a: b"]'),
+        ),
+        ("STEP 1: FROM scratch", None),
+        ("  STEP 1/2: FROM scratch", None),
+        ("step 1/2: from scratch", None),
+    ],
+)
 def test_step_line_parsing(line, parsed):
     match = STEP_LINE.match(line)
     assert (match.groups() if match else None) == parsed
 
 
 # --- the real executor, without server or database -------------------------------------------
+
 
 @dataclass
 class CollectingReporter:
@@ -101,9 +116,18 @@ class CollectingReporter:
 
 
 def spec_for(repo: GitRepo, image_repository: str, **fields) -> BuildSpec:
-    return BuildSpec(build_id=unique_token(), build_number=7, repository_url=repo.url, git_branch="main",
-                     git_commit=None, default_branch="main", dockerfile_path="Dockerfile", build_context=".",
-                     image_repository=image_repository, **fields)
+    return BuildSpec(
+        build_id=unique_token(),
+        build_number=7,
+        repository_url=repo.url,
+        git_branch="main",
+        git_commit=None,
+        default_branch="main",
+        dockerfile_path="Dockerfile",
+        build_context=".",
+        image_repository=image_repository,
+        **fields,
+    )
 
 
 @pytest.fixture
@@ -171,7 +195,7 @@ def test_a_second_build_of_the_repository_reuses_the_cached_layers(executor_run,
 
     messages = reporter.messages()
     copy_step = next(i for i, m in enumerate(messages) if m.startswith("STEP 2/3: COPY"))
-    assert messages[copy_step + 1].startswith("--> Using cache"), messages[copy_step:copy_step + 3]
+    assert messages[copy_step + 1].startswith("--> Using cache"), messages[copy_step : copy_step + 3]
 
 
 def test_executor_reports_a_failing_step(executor_run, tmp_path, registry):
@@ -189,10 +213,25 @@ def test_executor_reports_a_failing_step(executor_run, tmp_path, registry):
 
 # --- the layer cache stays bounded ----------------------------------------------------------
 
+
 def images_in(storage: Path, settings) -> list[str]:
-    result = subprocess.run([settings.BUILDAH_BINARY, "--storage-driver", settings.BUILDAH_STORAGE_DRIVER, "--root",
-                             str(storage), "--runroot", settings.BUILDAH_RUN_ROOT, "images", "--all", "--quiet"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            settings.BUILDAH_BINARY,
+            "--storage-driver",
+            settings.BUILDAH_STORAGE_DRIVER,
+            "--root",
+            str(storage),
+            "--runroot",
+            settings.BUILDAH_RUN_ROOT,
+            "images",
+            "--all",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return result.stdout.split()
 
 
@@ -213,10 +252,18 @@ def test_cleanup_prunes_the_layer_cache_when_over_the_limit(executor_run, tmp_pa
 
 def test_secrets_include_the_encoded_forms_tools_print():
     spec = BuildSpec(
-        build_id="b", build_number=1, repository_url="https://deploy:p%40ss-url@git.example.com/team/app.git",
-        git_branch="main", git_commit=None, default_branch="main", dockerfile_path="Dockerfile",
-        build_context=".", registry_username="robot", registry_password="s3cret/pass",
-        git_username="deploy", git_password="git-pw",
+        build_id="b",
+        build_number=1,
+        repository_url="https://deploy:p%40ss-url@git.example.com/team/app.git",
+        git_branch="main",
+        git_commit=None,
+        default_branch="main",
+        dockerfile_path="Dockerfile",
+        build_context=".",
+        registry_username="robot",
+        registry_password="s3cret/pass",
+        git_username="deploy",
+        git_password="git-pw",
     )
 
     secrets = spec.secrets
@@ -229,13 +276,28 @@ def test_secrets_include_the_encoded_forms_tools_print():
 
 def test_https_credentials_reach_git_through_askpass_not_the_command_line(tmp_path):
     """git's own credential prompt (what `git clone` of a private https repository runs) gets them."""
-    spec = BuildSpec(build_id="b", build_number=1, repository_url="https://git.example.com/team/app.git",
-                     git_branch="main", git_commit=None, default_branch="main", dockerfile_path="Dockerfile",
-                     build_context=".", git_username="deploy-bot", git_password="pa ss'w\"ord")
+    spec = BuildSpec(
+        build_id="b",
+        build_number=1,
+        repository_url="https://git.example.com/team/app.git",
+        git_branch="main",
+        git_commit=None,
+        default_branch="main",
+        dockerfile_path="Dockerfile",
+        build_context=".",
+        git_username="deploy-bot",
+        git_password="pa ss'w\"ord",
+    )
     env = git_env(spec, tmp_path)
 
-    asked = subprocess.run(["git", "credential", "fill"], input="protocol=https\nhost=git.example.com\n\n",
-                           env=env, capture_output=True, text=True, check=True)
+    asked = subprocess.run(
+        ["git", "credential", "fill"],
+        input="protocol=https\nhost=git.example.com\n\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
     assert "username=deploy-bot\n" in asked.stdout and "password=pa ss'w\"ord\n" in asked.stdout
     assert "pa ss" not in env["GIT_ASKPASS"] and "pa ss" not in (tmp_path / "askpass.sh").read_text()
@@ -243,9 +305,17 @@ def test_https_credentials_reach_git_through_askpass_not_the_command_line(tmp_pa
 
 def test_an_ssh_key_is_written_private_and_handed_to_git(tmp_path):
     key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----"
-    spec = BuildSpec(build_id="b", build_number=1, repository_url="git@git.example.com:team/app.git",
-                     git_branch="main", git_commit=None, default_branch="main", dockerfile_path="Dockerfile",
-                     build_context=".", git_ssh_private_key=key)
+    spec = BuildSpec(
+        build_id="b",
+        build_number=1,
+        repository_url="git@git.example.com:team/app.git",
+        git_branch="main",
+        git_commit=None,
+        default_branch="main",
+        dockerfile_path="Dockerfile",
+        build_context=".",
+        git_ssh_private_key=key,
+    )
 
     env = git_env(spec, tmp_path)
 

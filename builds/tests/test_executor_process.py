@@ -71,8 +71,7 @@ def test_stop_kills_the_whole_tree(sleeps, shape):
     }[shape]
     runner = ProcessRunner(grace_seconds=1)
     thread, outcome = start_in_thread(runner, ["sh", "-c", script])
-    wait_until(lambda: len(running(first)) == 1 and len(running(second)) == 1, timeout=10,
-               what="both sleeps to run")
+    wait_until(lambda: len(running(first)) == 1 and len(running(second)) == 1, timeout=10, what="both sleeps to run")
     if shape == "setsid child":
         (pid,) = running(first)
         with open(f"/proc/{pid}/stat") as stat:
@@ -81,8 +80,11 @@ def test_stop_kills_the_whole_tree(sleeps, shape):
 
     runner.stop()
 
-    wait_until(lambda: not processes_matching(first) and not processes_matching(second), timeout=5,
-               what="the whole tree to be gone")
+    wait_until(
+        lambda: not processes_matching(first) and not processes_matching(second),
+        timeout=5,
+        what="the whole tree to be gone",
+    )
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert isinstance(outcome.get("error"), BuildInterrupted), outcome
@@ -129,10 +131,12 @@ def test_processes_of_a_dead_worker_are_killed_and_a_live_workers_are_not(sleeps
     dead = subprocess.Popen(["true"])
     dead.wait()
     started = [
-        subprocess.Popen(["sh", "-c", f"{orphaned}; true"], start_new_session=True,
-                         env={**os.environ, OWNER_ENV: str(dead.pid)}),
-        subprocess.Popen(["sh", "-c", f"{owned}; true"], start_new_session=True,
-                         env={**os.environ, OWNER_ENV: str(os.getpid())}),
+        subprocess.Popen(
+            ["sh", "-c", f"{orphaned}; true"], start_new_session=True, env={**os.environ, OWNER_ENV: str(dead.pid)}
+        ),
+        subprocess.Popen(
+            ["sh", "-c", f"{owned}; true"], start_new_session=True, env={**os.environ, OWNER_ENV: str(os.getpid())}
+        ),
     ]
     wait_until(lambda: running(orphaned) and running(owned), timeout=10, what="both sleeps")
 

@@ -71,13 +71,16 @@ def test_without_a_key_nothing_is_replayed(owner_api, action, name):
     assert IdempotencyRecord.objects.count() == 0
 
 
-@pytest.mark.parametrize(("first", "second"), [
-    ("create", "create-other-branch"),
-    ("create", "create-with-args"),
-    ("cancel", "cancel-other-reason"),
-    ("start", "start-other-build"),
-    ("start", "create"),
-])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("create", "create-other-branch"),
+        ("create", "create-with-args"),
+        ("cancel", "cancel-other-reason"),
+        ("start", "start-other-build"),
+        ("start", "create"),
+    ],
+)
 def test_same_key_different_request_is_409(owner_api, project, make_build, first, second):
     queued, running = make_build(project), make_build(project, status="in_progress")
     requests = {
@@ -139,10 +142,13 @@ def test_longest_valid_key(owner_api, project):
     assert _post(owner_api, "/api/v1/builds", _create_body(project), "k" * 255).status_code == 201
 
 
-@pytest.mark.parametrize(("bad_body", "code"), [
-    ({"git_branch": "main"}, 400),
-    ({"project_id": "nope", "git_branch": "main"}, 400),
-])
+@pytest.mark.parametrize(
+    ("bad_body", "code"),
+    [
+        ({"git_branch": "main"}, 400),
+        ({"project_id": "nope", "git_branch": "main"}, 400),
+    ],
+)
 def test_a_failed_first_attempt_does_not_lock_the_key(owner_api, project, bad_body, code):
     assert _post(owner_api, "/api/v1/builds", bad_body, "retry-me").status_code == code
     again = _post(owner_api, "/api/v1/builds", bad_body, "retry-me")
@@ -186,8 +192,9 @@ def test_a_key_expires_after_24_hours(owner_api, project):
 
 @pytest.mark.services
 @pytest.mark.parametrize("round_", range(3))
-def test_concurrent_requests_with_the_same_key_create_one_build(race_settings, api, owner, tenant, make_project,
-                                                                run_concurrently, round_):
+def test_concurrent_requests_with_the_same_key_create_one_build(
+    race_settings, api, owner, tenant, make_project, run_concurrently, round_
+):
     project = make_project(tenant, repository_url="file:///nonexistent/race-tests.git")
     pool = [api(owner, tenant) for _ in range(6)]
 
@@ -201,8 +208,9 @@ def test_concurrent_requests_with_the_same_key_create_one_build(race_settings, a
 
 @pytest.mark.services
 @pytest.mark.parametrize("round_", range(3))
-def test_concurrent_failing_requests_with_the_same_key_never_500(race_settings, api, owner, tenant, run_concurrently,
-                                                                 round_):
+def test_concurrent_failing_requests_with_the_same_key_never_500(
+    race_settings, api, owner, tenant, run_concurrently, round_
+):
     pool = [api(owner, tenant) for _ in range(6)]
 
     responses = run_concurrently(lambda i: _post(pool[i], "/api/v1/builds", {"git_branch": "main"}, "fails"), 6)
@@ -225,8 +233,10 @@ def test_a_reservation_abandoned_by_a_dead_request_is_taken_over(owner_api, owne
     # What a request killed between reserving the key and committing leaves: a pending record, no build.
     Build.objects.filter(pk=first.json()["id"]).delete()
     IdempotencyRecord.objects.filter(pk=record.pk).update(
-        response_status=None, response_body=None,
-        created_at=timezone.now() - timedelta(seconds=ABANDONED_AFTER_SECONDS + 1))
+        response_status=None,
+        response_body=None,
+        created_at=timezone.now() - timedelta(seconds=ABANDONED_AFTER_SECONDS + 1),
+    )
 
     retried = owner_api.post("/api/v1/builds", body, format="json", HTTP_IDEMPOTENCY_KEY="died-mid-request")
 

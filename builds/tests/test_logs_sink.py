@@ -70,8 +70,11 @@ def test_under_the_cap_nothing_is_dropped(build, make_sink):
 def test_secrets_are_masked_in_messages_and_metadata(build, make_sink):
     sink = make_sink(secrets=["hunter22", "hunter22-admin", "ab", ""])
 
-    sink.emit("login with hunter22-admin then hunter22", level="ERROR",
-              metadata={"step": "build", "step_name": "RUN echo hunter22"})
+    sink.emit(
+        "login with hunter22-admin then hunter22",
+        level="ERROR",
+        metadata={"step": "build", "step_name": "RUN echo hunter22"},
+    )
     sink.emit("a line about tabs")  # secrets shorter than 3 characters are not masked
     sink.close()
 

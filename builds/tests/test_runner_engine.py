@@ -46,8 +46,15 @@ def test_build_pushes_image_and_records_registry_digest(member_client, registry_
 
 def test_failing_run_step_fails_the_build_naming_the_step(member_client, engine_project, git_repo, buildah):
     token = unique_token()
-    git_repo.commit_dockerfile("\n".join([run_step(f"echo before-{token}"), run_step(f"echo failing-{token}; exit 2"),
-                                          run_step(f"echo never-{token}")]))
+    git_repo.commit_dockerfile(
+        "\n".join(
+            [
+                run_step(f"echo before-{token}"),
+                run_step(f"echo failing-{token}; exit 2"),
+                run_step(f"echo never-{token}"),
+            ]
+        )
+    )
 
     done = run_build(member_client, engine_project())
 
@@ -60,8 +67,7 @@ def test_failing_run_step_fails_the_build_naming_the_step(member_client, engine_
     assert f"before-{token}" in messages and f"failing-{token}" in messages
     assert f"never-{token}" not in messages
     errors = [entry for entry in entries if entry["level"] == "ERROR"]
-    assert any(entry["metadata"]["step"] == "build" and "exit status 2" in entry["message"] for entry in errors), \
-        errors
+    assert any(entry["metadata"]["step"] == "build" and "exit status 2" in entry["message"] for entry in errors), errors
     assert errors[-1]["message"] == f"Build failed: {done['error_message']}"
     assert all(set(entry["metadata"]) >= {"step", "step_name", "container"} for entry in entries)
     assert member_client.stack.workspaces(done["id"]) == []
@@ -78,8 +84,9 @@ def two_branches(git_repo) -> dict[str, str]:
     return {"first": first, "second": second, "feature": feature}
 
 
-def test_build_at_an_older_commit_of_the_branch_uses_that_commit(member_client, engine_project, two_branches,
-                                                                   git_repo, buildah):
+def test_build_at_an_older_commit_of_the_branch_uses_that_commit(
+    member_client, engine_project, two_branches, git_repo, buildah
+):
     done = run_build(member_client, engine_project(), git_commit=two_branches["first"])
 
     assert done["status"] == "success", failure_context(member_client, done)
@@ -90,8 +97,9 @@ def test_build_at_an_older_commit_of_the_branch_uses_that_commit(member_client, 
 
 
 @pytest.mark.parametrize("which", ["feature", "missing"])
-def test_commit_not_on_the_branch_fails_naming_commit_and_branch(member_client, engine_project, two_branches, which,
-                                                                 buildah):
+def test_commit_not_on_the_branch_fails_naming_commit_and_branch(
+    member_client, engine_project, two_branches, which, buildah
+):
     commit = two_branches["feature"] if which == "feature" else "0123456789abcdef0123456789abcdef01234567"
 
     done = run_build(member_client, engine_project(), git_commit=commit)
@@ -165,8 +173,11 @@ def test_registry_password_never_shows_in_logs_or_api(member_client, engine_proj
     assert done["status"] == ("success" if exit_code == 0 else "failed"), failure_context(member_client, done)
     messages = member_client.log_messages(done["id"])
     assert "the password is ****" in messages
-    forms = [password, base64.b64encode(password.encode()).decode(),
-             base64.b64encode(f"robot:{password}".encode()).decode()]
+    forms = [
+        password,
+        base64.b64encode(password.encode()).decode(),
+        base64.b64encode(f"robot:{password}".encode()).decode(),
+    ]
     pages = {
         "logs": member_client.get(f"/builds/{done['id']}/logs", params={"limit": 1000}).text,
         "text logs": member_client.get(f"/builds/{done['id']}/logs", params={"format": "text"}).text,

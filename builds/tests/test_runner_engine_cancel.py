@@ -37,8 +37,7 @@ def sleeping_build(member_client, engine_project, git_repo, long_sleep):
 
 def test_cancel_during_run_stops_the_process_tree_and_sticks(member_client, sleeping_build, long_sleep, buildah):
     build, marker = sleeping_build()
-    wait_until(lambda: marker in member_client.log_messages(build["id"]), timeout=120,
-               what="the RUN step to start")
+    wait_until(lambda: marker in member_client.log_messages(build["id"]), timeout=120, what="the RUN step to start")
     assert processes_matching(long_sleep), "the RUN step should be sleeping now"
     logged_before = member_client.log_messages(build["id"])
 
@@ -46,11 +45,15 @@ def test_cancel_during_run_stops_the_process_tree_and_sticks(member_client, slee
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "cancelled"
-    wait_until(lambda: not processes_matching(long_sleep), timeout=5, interval=0.1,
-               what=f"no '{long_sleep}' process left")
+    wait_until(
+        lambda: not processes_matching(long_sleep), timeout=5, interval=0.1, what=f"no '{long_sleep}' process left"
+    )
     # The worker's last line: it saw the cancel, stopped the tree, and decided the outcome.
-    wait_until(lambda: CANCELLED_LINE in member_client.log_messages(build["id"]), timeout=30,
-               what="the worker to write its last line")
+    wait_until(
+        lambda: CANCELLED_LINE in member_client.log_messages(build["id"]),
+        timeout=30,
+        what="the worker to write its last line",
+    )
     done = member_client.build(build["id"])
     assert done["status"] == "cancelled", done
     assert done["cancel_reason"] == "changed my mind"

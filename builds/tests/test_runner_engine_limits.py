@@ -16,8 +16,9 @@ from testing import run_step, unique_token, wait_until
 pytestmark = [pytest.mark.buildah, pytest.mark.e2e]
 
 
-def test_builds_over_the_tenant_limit_wait_their_turn_in_order(member_client, tenant, engine_project, git_repo,
-                                                               buildah):
+def test_builds_over_the_tenant_limit_wait_their_turn_in_order(
+    member_client, tenant, engine_project, git_repo, buildah
+):
     tenant.max_running_builds = 1
     tenant.save(update_fields=["max_running_builds"])
     git_repo.commit_dockerfile(run_step(f"sleep 2; echo slow-{unique_token()}"))
@@ -29,8 +30,9 @@ def test_builds_over_the_tenant_limit_wait_their_turn_in_order(member_client, te
 
     def observe() -> bool:
         nonlocal most_running
-        running = Build.objects.filter(tenant=tenant, status=BuildStatus.IN_PROGRESS,
-                                       slot_acquired_at__isnull=False).count()
+        running = Build.objects.filter(
+            tenant=tenant, status=BuildStatus.IN_PROGRESS, slot_acquired_at__isnull=False
+        ).count()
         most_running = max(most_running, running)
         for build_id in ids:
             if member_client.build(build_id)["step_name"] == scheduler.WAITING_MESSAGE:
@@ -44,13 +46,15 @@ def test_builds_over_the_tenant_limit_wait_their_turn_in_order(member_client, te
     assert most_running == 1
     assert seen_waiting == set(ids[1:])
     for build in builds[1:]:
-        assert "All build slots of this tenant are busy; waiting for a free build slot" in \
-            member_client.log_messages(str(build.pk))
+        assert "All build slots of this tenant are busy; waiting for a free build slot" in member_client.log_messages(
+            str(build.pk)
+        )
     assert sorted(builds, key=lambda b: b.started_at) == builds
     assert sorted(builds, key=lambda b: b.slot_acquired_at) == builds  # first come, first served
     for previous, following in zip(builds, builds[1:], strict=False):
-        first_running_line = following.log_lines.filter(message__startswith=f"Build #{following.build_number} "
-                                                                             "running on").get()
+        first_running_line = following.log_lines.filter(
+            message__startswith=f"Build #{following.build_number} running on"
+        ).get()
         assert first_running_line.timestamp >= previous.completed_at
         assert following.slot_acquired_at >= previous.completed_at
 

@@ -22,10 +22,22 @@ def dispatched(monkeypatch):
 
 def test_stale_heartbeat_is_reaped_as_worker_lost(project, make_build, settings, dispatched):
     long_ago = timezone.now() - timedelta(seconds=settings.BUILD_LOST_AFTER_SECONDS + 60)
-    lost = make_build(project, status="in_progress", started_at=long_ago, slot_acquired_at=long_ago,
-                      heartbeat_at=long_ago, worker="host-a:123")
-    alive = make_build(project, status="in_progress", started_at=long_ago, slot_acquired_at=long_ago,
-                       heartbeat_at=timezone.now(), worker="host-b:456")
+    lost = make_build(
+        project,
+        status="in_progress",
+        started_at=long_ago,
+        slot_acquired_at=long_ago,
+        heartbeat_at=long_ago,
+        worker="host-a:123",
+    )
+    alive = make_build(
+        project,
+        status="in_progress",
+        started_at=long_ago,
+        slot_acquired_at=long_ago,
+        heartbeat_at=timezone.now(),
+        worker="host-b:456",
+    )
 
     janitor.sweep()
 
@@ -37,8 +49,9 @@ def test_stale_heartbeat_is_reaped_as_worker_lost(project, make_build, settings,
     assert alive.status == "in_progress"
 
 
-def test_only_long_waiting_builds_get_free_slots_oldest_first(project, make_build, make_project, tenant,
-                                                              settings, dispatched):
+def test_only_long_waiting_builds_get_free_slots_oldest_first(
+    project, make_build, make_project, tenant, settings, dispatched
+):
     tenant.max_running_builds = 2
     tenant.save()
     now = timezone.now()

@@ -23,8 +23,13 @@ from testing import access_token_for
 pytestmark = [pytest.mark.e2e]
 
 EXAMPLES_PER_OPERATION = 15
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+]
 
 
 @pytest.fixture
@@ -34,15 +39,22 @@ def seeded(transactional_db, owner, tenant, make_project, make_build):
     now = timezone.now()
     builds = [
         make_build(project, status="queued"),
-        make_build(project, status="in_progress", started_at=now, slot_acquired_at=now, current_step=2,
-                   total_steps=5),
-        make_build(project, status="success", started_at=now, completed_at=now, image_reference="r/app:1",
-                   image_digest="sha256:" + "0" * 64),
+        make_build(project, status="in_progress", started_at=now, slot_acquired_at=now, current_step=2, total_steps=5),
+        make_build(
+            project,
+            status="success",
+            started_at=now,
+            completed_at=now,
+            image_reference="r/app:1",
+            image_digest="sha256:" + "0" * 64,
+        ),
         make_build(project, status="failed", started_at=now, completed_at=now, error_message="exit 1"),
         make_build(project, status="cancelled", completed_at=now, cancel_reason="no"),
     ]
-    BuildLogLine.objects.bulk_create(BuildLogLine(build=builds[3], seq=i + 1, timestamp=now, message=f"line {i}",
-                                                  metadata={"step": "build"}) for i in range(5))
+    BuildLogLine.objects.bulk_create(
+        BuildLogLine(build=builds[3], seq=i + 1, timestamp=now, message=f"line {i}", metadata={"step": "build"})
+        for i in range(5)
+    )
     return {"project_ids": [str(project.pk)], "build_ids": [str(b.pk) for b in builds]}
 
 
@@ -71,8 +83,14 @@ def _point_at_seeded_objects(case, seeded) -> None:
 
 def _run_operation(operation, mode, *, stack, seeded, auth_headers) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case):
         _point_at_seeded_objects(case, seeded)
         case.call_and_validate(base_url=stack.base_url, headers=auth_headers, checks=CHECKS, timeout=30)
@@ -102,8 +120,13 @@ def test_schema_documents_headers_and_build_paths(live_schema):
     builds = raw["paths"]["/api/v1/builds"]
     create_201 = builds["post"]["responses"]["201"]["headers"]
 
-    assert {"Location", "Idempotent-Replayed", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-            "X-RateLimit-Reset"} <= set(create_201)
+    assert {
+        "Location",
+        "Idempotent-Replayed",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    } <= set(create_201)
     assert "Retry-After" in builds["post"]["responses"]["429"]["headers"]
     assert "Location" in raw["paths"]["/api/v1/builds/{build_id}/retry"]["post"]["responses"]["201"]["headers"]
     assert set(raw["components"]["headers"]) >= {"X-RateLimit-Limit", "Retry-After", "Location"}

@@ -30,8 +30,9 @@ def test_parallel_creates_get_consecutive_build_numbers(race_project, clients, r
     pool = clients(20)
 
     responses = run_concurrently(
-        lambda i: pool[i].post("/api/v1/builds", {"project_id": str(race_project.pk), "git_branch": "main"},
-                               format="json"),
+        lambda i: pool[i].post(
+            "/api/v1/builds", {"project_id": str(race_project.pk), "git_branch": "main"}, format="json"
+        ),
         20,
     )
 
@@ -60,8 +61,9 @@ def test_concurrent_starts_have_one_winner(race_project, make_build, clients, ru
 
 @pytest.mark.parametrize("round_", range(5))
 @pytest.mark.parametrize("engine_outcome", ["success", "failed"])
-def test_cancel_racing_engine_completion_has_one_final_state(race_project, make_build, clients, run_concurrently,
-                                                             engine_outcome, round_):
+def test_cancel_racing_engine_completion_has_one_final_state(
+    race_project, make_build, clients, run_concurrently, engine_outcome, round_
+):
     now = timezone.now()
     build = make_build(race_project, status="in_progress", started_at=now, slot_acquired_at=now, worker="w1")
     (client,) = clients(1)
@@ -69,8 +71,11 @@ def test_cancel_racing_engine_completion_has_one_final_state(race_project, make_
     def racer(index):
         if index == 0:
             return client.post(f"/api/v1/builds/{build.pk}/cancel", {"reason": "race"}, format="json")
-        return reports.finish(build_id=build.pk, outcome=Phase(engine_outcome),
-                              error_message="boom" if engine_outcome == "failed" else None)
+        return reports.finish(
+            build_id=build.pk,
+            outcome=Phase(engine_outcome),
+            error_message="boom" if engine_outcome == "failed" else None,
+        )
 
     cancel, finished = run_concurrently(racer, 2)
 
@@ -109,8 +114,9 @@ def test_queue_limit_holds_under_concurrency(race_project, make_build, tenant, c
     pool = clients(8)
 
     responses = run_concurrently(
-        lambda i: pool[i].post("/api/v1/builds", {"project_id": str(race_project.pk), "git_branch": "main"},
-                               format="json"),
+        lambda i: pool[i].post(
+            "/api/v1/builds", {"project_id": str(race_project.pk), "git_branch": "main"}, format="json"
+        ),
         8,
     )
 

@@ -30,6 +30,7 @@ PING_TIMEOUT = 10
 
 # --- a client ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Received:
     messages: list[dict] = field(default_factory=list)
@@ -83,6 +84,7 @@ def run(coroutine):
 
 # --- what every stream must satisfy -----------------------------------------------------------
 
+
 def assert_log_message(message: dict, build_id: str) -> None:
     assert set(message) == LOG_MESSAGE_KEYS, message
     assert message["build_id"] == build_id
@@ -115,6 +117,7 @@ def assert_complete_stream(received: Received, client, build_id: str, *, status:
 
 
 # --- connect before, during, after --------------------------------------------------------------
+
 
 def test_connect_before_start_stays_open_then_streams_everything(stack, member_client, stream_build):
     build = stream_build("seq 1 30")
@@ -181,6 +184,7 @@ def test_query_parameter_auth_for_browsers(stack, member_client, stream_build):
 
 # --- who may connect: the HTTP rule table ---------------------------------------------------------
 
+
 @pytest.fixture
 def refusal_world(stack, transactional_db, make_user, make_tenant, make_project, make_build, owner, tenant, project):
     """A finished build with stored lines in `tenant`, plus everyone the rule table talks about."""
@@ -191,8 +195,10 @@ def refusal_world(stack, transactional_db, make_user, make_tenant, make_project,
     from tenants.models import Membership, Role
 
     build = make_build(project, status="success")
-    append_lines(build.pk, [{"timestamp": build.created_at, "level": "INFO", "message": "secret line",
-                                 "metadata": {"step": "build"}}])
+    append_lines(
+        build.pk,
+        [{"timestamp": build.created_at, "level": "INFO", "message": "secret line", "metadata": {"step": "build"}}],
+    )
     other_tenant = make_tenant("globex", members={make_user(): "owner"})
     foreign_build = make_build(make_project(other_tenant, name="theirs"), status="success")
     blind = make_user()
@@ -203,9 +209,14 @@ def refusal_world(stack, transactional_db, make_user, make_tenant, make_project,
     type(inactive).objects.filter(pk=inactive.pk).update(is_active=False)
     assert Build.objects.filter(pk=build.pk).exists()
     return {
-        "owner": access_token_for(owner), "refresh": str(RefreshToken.for_user(owner)), "inactive": inactive_token,
-        "blind": access_token_for(blind), "outsider": access_token_for(make_user()),
-        "tenant": str(tenant.pk), "other_tenant": str(other_tenant.pk), "build": str(build.pk),
+        "owner": access_token_for(owner),
+        "refresh": str(RefreshToken.for_user(owner)),
+        "inactive": inactive_token,
+        "blind": access_token_for(blind),
+        "outsider": access_token_for(make_user()),
+        "tenant": str(tenant.pk),
+        "other_tenant": str(other_tenant.pk),
+        "build": str(build.pk),
         "foreign_build": str(foreign_build.pk),
     }
 
@@ -228,14 +239,17 @@ REFUSALS = [
 ]
 
 
-def refuse(stack, world: dict, token: str | None, tenant: str | None, build: str, *, via: str,
-           extra: dict | None = None) -> Received:
+def refuse(
+    stack, world: dict, token: str | None, tenant: str | None, build: str, *, via: str, extra: dict | None = None
+) -> Received:
     token = world.get(token, token) if token else None
     tenant = world.get(tenant, tenant) if tenant else None
     build = world.get(build, build)
     if via == "headers":
-        headers = {**({"Authorization": f"Bearer {token}"} if token else {}),
-                   **({"X-Tenant-ID": tenant} if tenant else {})}
+        headers = {
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+            **({"X-Tenant-ID": tenant} if tenant else {}),
+        }
         return run(collect(stream_url(stack, build, **(extra or {})), headers))
     params = {**({"token": token} if token else {}), **({"tenant_id": tenant} if tenant else {}), **(extra or {})}
     return run(collect(stream_url(stack, build, **params)))
@@ -251,10 +265,12 @@ def assert_refused(received: Received, close_code: int, code: str) -> dict:
 
 
 @pytest.mark.parametrize("via", ["headers", "query"])
-@pytest.mark.parametrize(("case", "who", "tenant_id", "build_id", "close_code", "code"), REFUSALS,
-                         ids=[row[0] for row in REFUSALS])
-def test_refusals_follow_the_http_rule_table(stack, refusal_world, via, case, who, tenant_id, build_id, close_code,
-                                             code):
+@pytest.mark.parametrize(
+    ("case", "who", "tenant_id", "build_id", "close_code", "code"), REFUSALS, ids=[row[0] for row in REFUSALS]
+)
+def test_refusals_follow_the_http_rule_table(
+    stack, refusal_world, via, case, who, tenant_id, build_id, close_code, code
+):
     received = refuse(stack, refusal_world, who, tenant_id, build_id, via=via)
 
     body = assert_refused(received, close_code, code)
@@ -262,10 +278,14 @@ def test_refusals_follow_the_http_rule_table(stack, refusal_world, via, case, wh
         assert body["details"] == {"permission": "build:read"}
 
 
-@pytest.mark.parametrize(("first", "second"), [
-    (("owner", str(uuid.uuid4()), "build"), ("outsider", "tenant", "build")),
-    (("owner", "tenant", str(uuid.uuid4())), ("owner", "tenant", "foreign_build")),
-], ids=["unknown tenant = not a member", "unknown build = other tenant's build"])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("owner", str(uuid.uuid4()), "build"), ("outsider", "tenant", "build")),
+        (("owner", "tenant", str(uuid.uuid4())), ("owner", "tenant", "foreign_build")),
+    ],
+    ids=["unknown tenant = not a member", "unknown build = other tenant's build"],
+)
 def test_refusals_do_not_reveal_what_exists(stack, refusal_world, first, second):
     def body(args):
         refused = refuse(stack, refusal_world, *args, via="headers").messages[0]
@@ -283,6 +303,7 @@ def test_bad_since_is_a_bad_request_but_only_after_authentication(stack, refusal
 
 
 # --- fan-out, failure, cancel ---------------------------------------------------------------------
+
 
 def test_hundred_concurrent_clients_each_get_every_line_once_in_order(stack, member_client, stream_build):
     build = stream_build("seq 1 40; sleep 1; seq 41 80")
@@ -358,6 +379,7 @@ def test_cancel_of_a_queued_build_ends_its_stream(stack, member_client, stream_b
 
 # --- heartbeat ------------------------------------------------------------------------------------
 
+
 class CountingPings(ClientConnection):
     pings = 0
 
@@ -397,10 +419,12 @@ def _recv_or_reset(peer: socket.socket) -> bytes:
 def test_dead_peer_that_never_answers_pings_is_dropped(stack, member_client, stream_build):
     """A raw socket: handshake, then never read pongs back: daphne pings, then drops it."""
     build = stream_build("seq 1 3")
-    request = (f"GET /api/v1/builds/{build['id']}/logs/stream HTTP/1.1\r\nHost: 127.0.0.1:{stack.port}\r\n"
-               "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-               f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {member_client.token}\r\n"
-               f"X-Tenant-ID: {member_client.tenant_id}\r\n\r\n")
+    request = (
+        f"GET /api/v1/builds/{build['id']}/logs/stream HTTP/1.1\r\nHost: 127.0.0.1:{stack.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {member_client.token}\r\n"
+        f"X-Tenant-ID: {member_client.tenant_id}\r\n\r\n"
+    )
     with socket.create_connection(("127.0.0.1", stack.port), timeout=PING_INTERVAL + PING_TIMEOUT + 15) as peer:
         peer.sendall(request.encode())
         data = b""
@@ -414,8 +438,10 @@ def test_dead_peer_that_never_answers_pings_is_dropped(stack, member_client, str
 
 # --- slow clients ---------------------------------------------------------------------------------
 
+
 def test_slow_client_is_closed_with_1013_and_resumes_while_a_normal_client_gets_everything(
-        stack, member_client, stream_build):
+    stack, member_client, stream_build
+):
     """The slow reader takes ~3 ms per message while the build prints 10,000 lines in ~4 s."""
     build = stream_build("for round in $(seq 1 20); do seq 1 500; usleep 200000; done")
     url, headers = stream_url(stack, build["id"]), headers_of(member_client)
@@ -435,8 +461,10 @@ def test_slow_client_is_closed_with_1013_and_resumes_while_a_normal_client_gets_
         small = socket.create_connection(("127.0.0.1", stack.port))
         small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # no megabytes hidden on our side
         async with asyncio.timeout(180):
-            async with connect(url, additional_headers=headers) as fast, \
-                    connect(url, additional_headers=headers, sock=small) as slow:
+            async with (
+                connect(url, additional_headers=headers) as fast,
+                connect(url, additional_headers=headers, sock=small) as slow,
+            ):
                 await asyncio.to_thread(member_client.start, build["id"])
                 return await asyncio.gather(read_all(fast, Received()), read_slowly(slow))
 
@@ -487,11 +515,18 @@ def test_text_log_download_is_streamed_by_daphne_line_by_line(strict_stack, owne
 
     build = make_build(project, status="failed")
     start = timezone.now()
-    append_lines(build.pk, [
-        {"timestamp": start + timedelta(milliseconds=n), "level": "ERROR" if n % 1000 == 0 else "INFO",
-         "message": f"line {n} of the download", "metadata": {"step": "build"}}
-        for n in range(1, 4502)
-    ])
+    append_lines(
+        build.pk,
+        [
+            {
+                "timestamp": start + timedelta(milliseconds=n),
+                "level": "ERROR" if n % 1000 == 0 else "INFO",
+                "message": f"line {n} of the download",
+                "metadata": {"step": "build"},
+            }
+            for n in range(1, 4502)
+        ],
+    )
     client = StackClient(strict_stack, owner, tenant)
 
     try:

@@ -36,25 +36,36 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def stream(settings, transactional_db, owner, tenant, project, make_build):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",
-                                           "CONFIG": {"capacity": 1000}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
     settings.STREAM_STATUS_POLL_SECONDS = 600  # in these tests the end comes from the end event
     # queued, not in_progress: the session's e2e server would otherwise dispatch it to its workers
     build = make_build(project, status="queued")
-    headers = [(b"authorization", f"Bearer {access_token_for(owner)}".encode()),
-               (b"x-tenant-id", str(tenant.pk).encode())]
+    headers = [
+        (b"authorization", f"Bearer {access_token_for(owner)}".encode()),
+        (b"x-tenant-id", str(tenant.pk).encode()),
+    ]
 
     def communicator(query: str = "") -> WebsocketCommunicator:
-        return WebsocketCommunicator(URLRouter(websocket_urlpatterns),
-                                     f"/api/v1/builds/{build.pk}/logs/stream{query}", headers=headers)
+        return WebsocketCommunicator(
+            URLRouter(websocket_urlpatterns), f"/api/v1/builds/{build.pk}/logs/stream{query}", headers=headers
+        )
 
     return SimpleNamespace(build=build, communicator=communicator)
 
 
 def entries(first: int, last: int) -> list[dict]:
     now = timezone.now()
-    return [{"timestamp": now + timedelta(microseconds=n), "level": "INFO", "message": f"line {n}",
-             "metadata": {"step": "build"}} for n in range(first, last + 1)]
+    return [
+        {
+            "timestamp": now + timedelta(microseconds=n),
+            "level": "INFO",
+            "message": f"line {n}",
+            "metadata": {"step": "build"},
+        }
+        for n in range(first, last + 1)
+    ]
 
 
 def store(build: Build, first: int, last: int, *, publish: bool = True) -> None:
@@ -68,8 +79,10 @@ def store(build: Build, first: int, last: int, *, publish: bool = True) -> None:
 
 
 def stored_payloads(build: Build, first: int, last: int) -> list[dict]:
-    return [line_message(line) for line in
-            BuildLogLine.objects.filter(build=build, seq__gte=first, seq__lte=last).order_by("seq")]
+    return [
+        line_message(line)
+        for line in BuildLogLine.objects.filter(build=build, seq__gte=first, seq__lte=last).order_by("seq")
+    ]
 
 
 def finish(build: Build, status: str = "success") -> None:
@@ -118,8 +131,10 @@ def test_lines_committed_during_the_replay_are_neither_lost_nor_duplicated(strea
             assert (await communicator.connect())[0]
             first = await receive_lines(communicator, 8)
             layer = get_channel_layer()  # an overlapping batch arriving late, e.g. a publisher retry
-            await layer.group_send(publish.group_name(stream.build.pk), {
-                "type": "log.lines", "lines": await database_sync_to_async(stored_payloads)(stream.build, 3, 8)})
+            await layer.group_send(
+                publish.group_name(stream.build.pk),
+                {"type": "log.lines", "lines": await database_sync_to_async(stored_payloads)(stream.build, 3, 8)},
+            )
             await database_sync_to_async(store)(stream.build, 9, 10)
             await database_sync_to_async(finish)(stream.build)
             rest, code = await receive_to_close(communicator)
@@ -155,6 +170,7 @@ def test_a_gap_in_live_seqs_is_filled_from_the_database(stream):
 
 def test_the_end_event_never_overtakes_lines(stream):
     """The end is published after the last commit; lines whose live copy is late are read first."""
+
     async def scenario():
         communicator = stream.communicator()
         assert (await communicator.connect())[0]
@@ -264,6 +280,7 @@ def test_the_initial_replay_is_paced_not_limited(stream, backlog):
 
 # --- the status poller: the end (or the deletion) when no event says so -------------------------
 
+
 def test_a_build_deleted_while_connected_gets_one_not_found_frame_and_4404(stream, settings):
     settings.STREAM_STATUS_POLL_SECONDS = 0.05
     store(stream.build, 1, 3)
@@ -312,7 +329,8 @@ def test_a_failing_status_read_does_not_stop_the_poller(stream, settings, caplog
                     await asyncio.sleep(0.01)
             # terminal, but no end event published: only the poller can end the stream
             await database_sync_to_async(Build.objects.filter(pk=stream.build.pk).update)(
-                status="success", completed_at=timezone.now())
+                status="success", completed_at=timezone.now()
+            )
             rest, code = await receive_to_close(communicator)
         return first + rest, code
 

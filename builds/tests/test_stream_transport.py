@@ -27,11 +27,18 @@ def probe_server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("probe") / "daphne.log"
     with open(log, "wb") as output:
-        server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                   "testing.daphne_probe:application"], cwd=ROOT, stdout=output, stderr=output)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "testing.daphne_probe:application"],
+            cwd=ROOT,
+            stdout=output,
+            stderr=output,
+        )
     try:
-        wait_until(lambda: b"Listening on TCP address" in log.read_bytes() or server.poll() is not None,
-                   timeout=30, what="the probe daphne to listen")
+        wait_until(
+            lambda: b"Listening on TCP address" in log.read_bytes() or server.poll() is not None,
+            timeout=30,
+            what="the probe daphne to listen",
+        )
         assert server.poll() is None, log.read_text()
         yield f"ws://127.0.0.1:{port}/"
     finally:
@@ -43,7 +50,8 @@ def test_the_pinned_versions_are_the_verified_ones():
     installed = {name: version(name) for name in VERIFIED_WITH}
     assert installed == VERIFIED_WITH, (
         "daphne, Twisted or autobahn changed: re-verify builds/stream/transport.py against the new versions "
-        "(this test module must pass), then update VERIFIED_WITH")
+        "(this test module must pass), then update VERIFIED_WITH"
+    )
 
 
 def test_daphne_exposes_the_send_buffer_the_stream_throttles_on(probe_server):

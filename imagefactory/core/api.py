@@ -37,8 +37,7 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
         value = None
     if value is None or value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise InvalidRequest(f"Invalid query parameter {name}",
-                             details={name: f"Must be an integer {bound}."})
+        raise InvalidRequest(f"Invalid query parameter {name}", details={name: f"Must be an integer {bound}."})
     return value
 
 
@@ -48,8 +47,9 @@ def query_choice(request: Request, name: str, choices: Iterable[str], *, default
         return default
     choices = list(choices)
     if raw not in choices:
-        raise InvalidRequest(f"Invalid query parameter {name}",
-                             details={name: f"Must be one of: {', '.join(choices)}."})
+        raise InvalidRequest(
+            f"Invalid query parameter {name}", details={name: f"Must be one of: {', '.join(choices)}."}
+        )
     return raw
 
 
@@ -65,8 +65,13 @@ class Page:
         return self.page * self.limit < self.total_count
 
     def envelope(self, key: str, rendered: list) -> dict:
-        return {key: rendered, "total_count": self.total_count, "page": self.page,
-                "limit": self.limit, "has_more": self.has_more}
+        return {
+            key: rendered,
+            "total_count": self.total_count,
+            "page": self.page,
+            "limit": self.limit,
+            "has_more": self.has_more,
+        }
 
 
 def paginate(queryset: QuerySet, request: Request, *, default_limit: int = 20, max_limit: int = 100) -> Page:

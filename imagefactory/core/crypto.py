@@ -27,8 +27,10 @@ def decrypt(ciphertext: str) -> str:
     try:
         return _fernet().decrypt(ciphertext.encode()).decode()
     except InvalidToken:
-        logger.error("a stored credential cannot be decrypted with FIELD_ENCRYPTION_KEYS; add the key it was "
-                     "written with (e.g. the previous SECRET_KEY) to the list, or set the credential again")
+        logger.error(
+            "a stored credential cannot be decrypted with FIELD_ENCRYPTION_KEYS; add the key it was "
+            "written with (e.g. the previous SECRET_KEY) to the list, or set the credential again"
+        )
         return ""
 
 

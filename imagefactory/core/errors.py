@@ -92,8 +92,9 @@ def envelope(status: int, message: str, *, code: str | None = None, details: Any
     }
 
 
-def envelope_response(status: int, message: str, *, code: str | None = None, details=None,
-                      headers: dict[str, str] | None = None) -> JsonResponse:
+def envelope_response(
+    status: int, message: str, *, code: str | None = None, details=None, headers: dict[str, str] | None = None
+) -> JsonResponse:
     response = JsonResponse(envelope(status, message, code=code, details=details), status=status)
     for name, value in (headers or {}).items():
         response[name] = value

@@ -71,8 +71,10 @@ def _request_scopes(request: HttpRequest) -> list[tuple[str, int]]:
     if user_id is None:
         return [(f"addr:{client_address(request)}", settings.RATE_LIMIT_REQUESTS)]
     tenant = _tenant_key(request.headers.get("X-Tenant-ID", ""))
-    return [(f"user:{user_id}:tenant:{tenant}", settings.RATE_LIMIT_REQUESTS),
-            (f"user:{user_id}:all", settings.RATE_LIMIT_USER_REQUESTS)]
+    return [
+        (f"user:{user_id}:tenant:{tenant}", settings.RATE_LIMIT_REQUESTS),
+        (f"user:{user_id}:all", settings.RATE_LIMIT_USER_REQUESTS),
+    ]
 
 
 def _tenant_key(header: str) -> str:
@@ -95,8 +97,10 @@ class RateLimitMiddleware:
         if not request.path.startswith("/api/v1/") or request.path.startswith(EXEMPT_PREFIXES):
             return self.get_response(request)
         try:
-            windows = [hit(scope, limit=limit, window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS)
-                       for scope, limit in _request_scopes(request)]
+            windows = [
+                hit(scope, limit=limit, window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS)
+                for scope, limit in _request_scopes(request)
+            ]
         except Exception:  # an unreachable cache must not take the API down with it
             logger.warning("rate limiter unavailable; request not counted", exc_info=True)
             return self.get_response(request)

@@ -38,13 +38,16 @@ ERROR_RESPONSES = {
 
 def page_of(item_serializer: type[serializers.Serializer], *, key: str, name: str) -> serializers.Serializer:
     """The list envelope of the guide: {<key>: [...], total_count, page, limit, has_more}."""
-    return inline_serializer(name=name, fields={
-        key: item_serializer(many=True),
-        "total_count": serializers.IntegerField(),
-        "page": serializers.IntegerField(),
-        "limit": serializers.IntegerField(),
-        "has_more": serializers.BooleanField(),
-    })
+    return inline_serializer(
+        name=name,
+        fields={
+            key: item_serializer(many=True),
+            "total_count": serializers.IntegerField(),
+            "page": serializers.IntegerField(),
+            "limit": serializers.IntegerField(),
+            "has_more": serializers.BooleanField(),
+        },
+    )
 
 
 TENANT_HEADER = OpenApiParameter(
@@ -101,18 +104,27 @@ def _header(description: str, schema: dict, *, required: bool = True) -> dict:
 
 
 RATE_LIMIT_HEADERS = {
-    "X-RateLimit-Limit": _header("Requests allowed per window for this user and tenant.",
-                                 {"type": "integer", "minimum": 0}),
+    "X-RateLimit-Limit": _header(
+        "Requests allowed per window for this user and tenant.", {"type": "integer", "minimum": 0}
+    ),
     "X-RateLimit-Remaining": _header("Requests left in the current window.", {"type": "integer", "minimum": 0}),
     "X-RateLimit-Reset": _header("When the current window ends (unix seconds).", {"type": "integer", "minimum": 0}),
 }
 REQUEST_ID_HEADER = _header("The request's trace id (also `trace_id` in error bodies).", {"type": "string"})
 RETRY_AFTER_HEADER = _header("Seconds to wait before retrying.", {"type": "integer", "minimum": 1})
 LOCATION_HEADER = _header("URL of the created build.", {"type": "string", "format": "uri"})
-REPLAYED_HEADER = _header("`true` when this is the stored response of an earlier request with the same "
-                          "Idempotency-Key.", {"type": "string", "enum": ["true"]}, required=False)
-RESPONSE_HEADERS = {**RATE_LIMIT_HEADERS, "X-Request-ID": REQUEST_ID_HEADER, "Retry-After": RETRY_AFTER_HEADER,
-                    "Location": LOCATION_HEADER, "Idempotent-Replayed": REPLAYED_HEADER}
+REPLAYED_HEADER = _header(
+    "`true` when this is the stored response of an earlier request with the same Idempotency-Key.",
+    {"type": "string", "enum": ["true"]},
+    required=False,
+)
+RESPONSE_HEADERS = {
+    **RATE_LIMIT_HEADERS,
+    "X-Request-ID": REQUEST_ID_HEADER,
+    "Retry-After": RETRY_AFTER_HEADER,
+    "Location": LOCATION_HEADER,
+    "Idempotent-Replayed": REPLAYED_HEADER,
+}
 # Operations whose 201 carries Location (see builds.api.views._created).
 LOCATION_OPERATIONS = {"createBuild", "retryBuild"}
 
@@ -123,8 +135,9 @@ def add_response_headers(result, generator, request, public):
         if not path.startswith("/api/v1/"):
             continue
         for operation in operations.values():
-            idempotent = any(p.get("name") == "Idempotency-Key" and p.get("in") == "header"
-                             for p in operation.get("parameters", []))
+            idempotent = any(
+                p.get("name") == "Idempotency-Key" and p.get("in") == "header" for p in operation.get("parameters", [])
+            )
             for code, response in operation.get("responses", {}).items():
                 names = [*RATE_LIMIT_HEADERS, "X-Request-ID"]
                 if code == "429":

@@ -21,11 +21,13 @@ from testing import ROOT, assert_envelope
 
 pytestmark = pytest.mark.django_db
 
-UNREACHABLE_REDIS = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                 "LOCATION": "redis://127.0.0.1:1/0"}}
+UNREACHABLE_REDIS = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+}
 
 
 # --- probes ---------------------------------------------------------------------------------
+
 
 def test_healthz_needs_nothing():
     response = APIClient().get("/healthz")
@@ -48,6 +50,7 @@ def test_readyz_is_a_503_envelope_when_the_cache_is_unreachable(settings):
 
 # --- schema and docs ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def schema() -> dict:
     response = APIClient().get("/api/v1/schema/?format=json")
@@ -56,8 +59,11 @@ def schema() -> dict:
 
 
 @pytest.mark.parametrize("path", ["/api/v1/schema/", "/api/v1/docs/"])
-@pytest.mark.parametrize("headers", [{}, {"HTTP_X_TENANT_ID": "garbage", "HTTP_AUTHORIZATION": "Bearer garbage"}],
-                         ids=["bare", "bad-credentials"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"HTTP_X_TENANT_ID": "garbage", "HTTP_AUTHORIZATION": "Bearer garbage"}],
+    ids=["bare", "bad-credentials"],
+)
 def test_schema_and_docs_need_no_token_and_no_tenant(path, headers):
     response = APIClient().get(path, **headers)
     assert response.status_code == 200, response.content[:300]
@@ -71,19 +77,33 @@ def _operations(schema: dict):
 
 
 def test_schema_documents_x_tenant_id_on_every_tenant_scoped_operation(schema):
-    scoped = {(path, method) for path, method, operation in _operations(schema)
-              if any(p["in"] == "header" and p["name"] == "X-Tenant-ID" and p["required"]
-                     for p in operation.get("parameters", []))}
-    expected = {("/" + e.route.replace("<str:", "{").replace(">", "}"), e.method) for e in ENDPOINTS
-                if e.method != "HEAD"}  # OpenAPI documents GET; HEAD follows it
+    scoped = {
+        (path, method)
+        for path, method, operation in _operations(schema)
+        if any(
+            p["in"] == "header" and p["name"] == "X-Tenant-ID" and p["required"]
+            for p in operation.get("parameters", [])
+        )
+    }
+    expected = {
+        ("/" + e.route.replace("<str:", "{").replace(">", "}"), e.method) for e in ENDPOINTS if e.method != "HEAD"
+    }  # OpenAPI documents GET; HEAD follows it
     assert scoped == expected
 
 
 def test_schema_documents_bearer_auth_and_the_error_envelope(schema):
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
     assert set(schema["components"]["schemas"]["Error"]["properties"]) == {
-        "error", "code", "timestamp", "trace_id", "details"}
+        "error",
+        "code",
+        "timestamp",
+        "trace_id",
+        "details",
+    }
     for path, method, operation in _operations(schema):
         if path not in {"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"}:
             assert {"bearerAuth": []} in operation["security"], (method, path)
@@ -99,10 +119,14 @@ def test_operation_ids_are_unique(schema):
 
 # --- settings -------------------------------------------------------------------------------
 
+
 def _run(args: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
     """A fresh interpreter with production-like settings (no DEBUG, no services) plus `env`."""
-    base = {key: value for key, value in os.environ.items()
-            if key not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"}}
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"}
+    }
     base.update(IMAGEFACTORY_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="imagefactory.settings")
     base.update(env)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120)
@@ -115,8 +139,9 @@ WITH_HSTS = {"SECURE_HSTS_SECONDS": "31536000", "SECURE_HSTS_INCLUDE_SUBDOMAINS"
 @pytest.mark.parametrize("extra", [{}, WITH_HSTS], ids=["tls-at-the-proxy", "hsts"])
 @pytest.mark.parametrize("services", [{}, {"REDIS_URL": "redis://127.0.0.1:6379/1"}], ids=["embedded", "services"])
 def test_check_deploy_is_clean_with_production_settings(tmp_path, extra, services):
-    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], tmp_path,
-                  **PRODUCTION, **extra, **services)
+    result = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], tmp_path, **PRODUCTION, **extra, **services
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -129,23 +154,31 @@ def test_settings_refuse_to_start_without_secret_key_when_debug_is_off(tmp_path,
 
 
 def test_debug_has_a_development_secret_key(tmp_path):
-    result = _run(["-c", "import django; django.setup(); from django.conf import settings; "
-                         "print(len(settings.SECRET_KEY))"], tmp_path, DEBUG="1")
+    result = _run(
+        ["-c", "import django; django.setup(); from django.conf import settings; print(len(settings.SECRET_KEY))"],
+        tmp_path,
+        DEBUG="1",
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 50
 
 
-PRINT_FILE_SETTING = ("import django; django.setup(); from django.conf import settings; "
-                      "print(settings.ALLOW_FILE_REPOSITORIES)")
+PRINT_FILE_SETTING = (
+    "import django; django.setup(); from django.conf import settings; print(settings.ALLOW_FILE_REPOSITORIES)"
+)
 
 
-@pytest.mark.parametrize("env,allowed", [
-    ({"DEBUG": "1"}, True),
-    ({"DEBUG": "0"}, True),  # the embedded default (no REDIS_URL)
-    ({"DEBUG": "0", "REDIS_URL": "redis://127.0.0.1:6379/1"}, False),
-    ({"DEBUG": "0", "REDIS_URL": "redis://127.0.0.1:6379/1", "ALLOW_FILE_REPOSITORIES": "1"}, True),
-    ({"DEBUG": "1", "ALLOW_FILE_REPOSITORIES": "0"}, False),
-], ids=["debug", "embedded", "services", "services-opt-in", "debug-opt-out"])
+@pytest.mark.parametrize(
+    "env,allowed",
+    [
+        ({"DEBUG": "1"}, True),
+        ({"DEBUG": "0"}, True),  # the embedded default (no REDIS_URL)
+        ({"DEBUG": "0", "REDIS_URL": "redis://127.0.0.1:6379/1"}, False),
+        ({"DEBUG": "0", "REDIS_URL": "redis://127.0.0.1:6379/1", "ALLOW_FILE_REPOSITORIES": "1"}, True),
+        ({"DEBUG": "1", "ALLOW_FILE_REPOSITORIES": "0"}, False),
+    ],
+    ids=["debug", "embedded", "services", "services-opt-in", "debug-opt-out"],
+)
 def test_file_repositories_are_allowed_only_in_development(tmp_path, env, allowed):
     result = _run(["-c", PRINT_FILE_SETTING], tmp_path, SECRET_KEY=secrets.token_urlsafe(64), **env)
     assert result.returncode == 0, result.stderr
@@ -159,13 +192,15 @@ def test_jwt_lifetimes_default_to_15_minutes_and_7_days():
 
 # --- migrations -----------------------------------------------------------------------------
 
+
 def test_migrations_are_applied_and_create_the_builtin_roles():
     from tenants.models import Role
 
     executor = MigrationExecutor(connection)
     assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
     assert {role.name: set(role.permissions) for role in Role.objects.filter(name__in=BUILTIN_ROLES)} == {
-        name: set(permissions) for name, permissions in BUILTIN_ROLES.items()}
+        name: set(permissions) for name, permissions in BUILTIN_ROLES.items()
+    }
 
 
 def test_models_and_migrations_agree(tmp_path):

@@ -25,14 +25,14 @@ MEMBER_PAGE = page_of(MemberSerializer, key="members", name="MemberList")
 class MemberListView(APIView):
     required_permissions = {"GET": roles.MEMBER_LIST, "POST": roles.MEMBER_MANAGE}
 
-    @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: MEMBER_PAGE, **ERROR_RESPONSES},
-                   tags=["Members"])
+    @extend_schema(parameters=PAGINATION_PARAMETERS, responses={200: MEMBER_PAGE, **ERROR_RESPONSES}, tags=["Members"])
     def get(self, request):
         page = paginate(members_of(request.tenant), request)
         return Response(page.envelope("members", MemberSerializer(page.items, many=True).data))
 
-    @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer, **ERROR_RESPONSES},
-                   tags=["Members"])
+    @extend_schema(
+        request=MemberCreateSerializer, responses={201: MemberSerializer, **ERROR_RESPONSES}, tags=["Members"]
+    )
     def post(self, request):
         data = MemberCreateSerializer.validated(request.data)
         membership = services.add_member(tenant=request.tenant, email=data["email"], role_name=data["role"])
@@ -40,8 +40,7 @@ class MemberListView(APIView):
 
 
 class MemberDetailView(APIView):
-    required_permissions = {"GET": roles.MEMBER_LIST, "PATCH": roles.MEMBER_MANAGE,
-                            "DELETE": roles.MEMBER_MANAGE}
+    required_permissions = {"GET": roles.MEMBER_LIST, "PATCH": roles.MEMBER_MANAGE, "DELETE": roles.MEMBER_MANAGE}
 
     def _membership(self, request, member_id: str):
         try:
@@ -55,8 +54,9 @@ class MemberDetailView(APIView):
     def get(self, request, member_id: str):
         return Response(MemberSerializer(self._membership(request, member_id)).data)
 
-    @extend_schema(request=MemberUpdateSerializer, responses={200: MemberSerializer, **ERROR_RESPONSES},
-                   tags=["Members"])
+    @extend_schema(
+        request=MemberUpdateSerializer, responses={200: MemberSerializer, **ERROR_RESPONSES}, tags=["Members"]
+    )
     def patch(self, request, member_id: str):
         membership = self._membership(request, member_id)  # 404 before 400, like /projects/{id}
         data = MemberUpdateSerializer.validated(request.data)

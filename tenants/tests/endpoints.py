@@ -66,8 +66,9 @@ def api_routes():
             else:
                 yield prefix + str(pattern.pattern), pattern.callback
 
-    return [(route, callback) for route, callback in walk(get_resolver().url_patterns, "")
-            if route.startswith(API_PREFIX)]
+    return [
+        (route, callback) for route, callback in walk(get_resolver().url_patterns, "") if route.startswith(API_PREFIX)
+    ]
 
 
 def tenant_scoped_endpoints() -> list[Endpoint]:
@@ -92,6 +93,7 @@ def endpoint_params(endpoints=None):
 
 
 # --- bearer tokens that must all be refused ------------------------------------------------
+
 
 def _expired(user) -> str:
     token = AccessToken.for_user(user)

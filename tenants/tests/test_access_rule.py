@@ -29,10 +29,15 @@ DETAIL = [endpoint for endpoint in ENDPOINTS if endpoint.url_kwargs]
 
 # --- the discovery itself -------------------------------------------------------------------
 
+
 def test_discovery_finds_the_known_endpoints():
     found = {endpoint.id for endpoint in ENDPOINTS}
-    assert {"GET /api/v1/projects", "POST /api/v1/builds", "PATCH /api/v1/members/<str:member_id>",
-            "POST /api/v1/builds/<str:build_id>/cancel"} <= found
+    assert {
+        "GET /api/v1/projects",
+        "POST /api/v1/builds",
+        "PATCH /api/v1/members/<str:member_id>",
+        "POST /api/v1/builds/<str:build_id>/cancel",
+    } <= found
     assert set(WRITES) and set(READS) and set(DETAIL)
 
 
@@ -50,6 +55,7 @@ def test_every_api_view_outside_auth_and_docs_declares_its_permissions(route, ca
 
 
 # --- 1. authentication ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("credential", list(BAD_CREDENTIALS), ids=list(BAD_CREDENTIALS))
 @pytest.mark.parametrize("endpoint", endpoint_params())
@@ -73,8 +79,12 @@ def test_deactivated_member_is_401_even_with_a_valid_tenant(endpoint, api, make_
 
 # --- 2. the header --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("header", [None, "", "   ", "acme", "1234", f"{uuid.uuid4()}x", NIL_UUID],
-                         ids=["missing", "empty", "blank", "name", "number", "uuid-plus", "nil-uuid"])
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "   ", "acme", "1234", f"{uuid.uuid4()}x", NIL_UUID],
+    ids=["missing", "empty", "blank", "name", "number", "uuid-plus", "nil-uuid"],
+)
 @pytest.mark.parametrize("endpoint", endpoint_params())
 def test_missing_or_malformed_tenant_header_is_400(endpoint, header, api, make_user):
     outsider = make_user()  # not a member of anything: 400 comes before 403
@@ -84,6 +94,7 @@ def test_missing_or_malformed_tenant_header_is_400(endpoint, header, api, make_u
 
 
 # --- 3. membership --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("endpoint", endpoint_params())
 def test_unknown_and_foreign_tenants_answer_the_same_403(endpoint, api, owner, tenant, make_tenant, make_user):
@@ -107,6 +118,7 @@ def test_suspended_foreign_tenant_is_still_the_membership_403(endpoint, api, own
 
 # --- 4. suspended tenants -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("endpoint", endpoint_params(READS))
 def test_suspended_tenant_still_reads(endpoint, owner_api, tenant, tenant_objects):
     Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.SUSPENDED)
@@ -122,6 +134,7 @@ def test_suspended_tenant_refuses_writes(endpoint, owner_api, tenant, tenant_obj
 
 
 # --- 5. the endpoint's permission -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("endpoint", endpoint_params(WITH_PERMISSION))
 def test_role_without_the_permission_is_403_naming_it(endpoint, api, tenant, make_user, make_role):
@@ -147,6 +160,7 @@ def test_builtin_roles_pass_exactly_when_they_hold_the_permission(endpoint, role
 
 # --- system administrators ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("endpoint", endpoint_params())
 def test_system_admin_passes_the_tenant_check_without_membership(endpoint, api, tenant, make_user):
     admin = make_user(superuser=True)
@@ -171,6 +185,7 @@ def test_system_admin_of_an_unknown_tenant_is_403(api, make_user):
 
 
 # --- objects of another tenant --------------------------------------------------------------
+
 
 @pytest.fixture
 def foreign_objects(make_tenant, make_user, make_project, make_build):

@@ -40,10 +40,13 @@ def test_same_name_twice_gets_distinct_slugs(roles):
     assert sorted(Tenant.objects.values_list("slug", flat=True)) == ["twin", "twin-2"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["Acme", "--owner", "ghost@example.com"], "No user with email ghost@example.com"),
-    (["   "], "must not be blank"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["Acme", "--owner", "ghost@example.com"], "No user with email ghost@example.com"),
+        (["   "], "must not be blank"),
+    ],
+)
 def test_errors_create_nothing(roles, args, message):
     with pytest.raises(CommandError, match=message):
         create_tenant(*args)

@@ -30,11 +30,12 @@ def second_owner(make_user, tenant, roles):
 
 # --- list -----------------------------------------------------------------------------------
 
-def test_list_is_paginated_and_shows_the_tenants_members_only(owner_api, owner, tenant, make_user, make_tenant,
-                                                              roles):
+
+def test_list_is_paginated_and_shows_the_tenants_members_only(owner_api, owner, tenant, make_user, make_tenant, roles):
     for n in range(3):
-        Membership.objects.create(user=make_user(f"m{n}@example.com", name=f"M {n}"), tenant=tenant,
-                                  role=roles["viewer"])
+        Membership.objects.create(
+            user=make_user(f"m{n}@example.com", name=f"M {n}"), tenant=tenant, role=roles["viewer"]
+        )
     make_tenant(members={make_user("elsewhere@example.com"): "owner"})
     response = owner_api.get("/api/v1/members?limit=2&page=2")
     assert response.status_code == 200, response.content
@@ -44,8 +45,14 @@ def test_list_is_paginated_and_shows_the_tenants_members_only(owner_api, owner, 
     assert [m["email"] for m in body["members"]] == ["m1@example.com", "m2@example.com"]
     first = owner_api.get("/api/v1/members").json()["members"][0]
     assert set(first) == MEMBER_FIELDS
-    assert first == {"id": membership_of(owner, tenant).pk, "user_id": owner.pk, "email": owner.email, "name": "",
-                     "role": "owner", "created_at": first["created_at"]}
+    assert first == {
+        "id": membership_of(owner, tenant).pk,
+        "user_id": owner.pk,
+        "email": owner.email,
+        "name": "",
+        "role": "owner",
+        "created_at": first["created_at"],
+    }
 
 
 def test_get_one_member(owner_api, owner, tenant):
@@ -60,6 +67,7 @@ def test_malformed_or_missing_member_ids_are_404(owner_api, member_id):
 
 # --- add ------------------------------------------------------------------------------------
 
+
 def test_add_an_existing_user_by_email(owner_api, make_user, tenant):
     user = make_user("new@example.com")
     response = owner_api.post("/api/v1/members", {"email": "NEW@example.com", "role": "developer"}, format="json")
@@ -68,15 +76,18 @@ def test_add_an_existing_user_by_email(owner_api, make_user, tenant):
     assert membership_of(user, tenant).role.name == "developer"
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"email": "ghost@example.com", "role": "viewer"}, "email"),
-    ({"email": "not-an-email", "role": "viewer"}, "email"),
-    ({"role": "viewer"}, "email"),
-    ({"email": "new@example.com", "role": "emperor"}, "role"),
-    ({"email": "new@example.com"}, "role"),
-    ({"email": "new@example.com", "role": "viewer", "tenant": "x"}, "tenant"),
-    ({"email": ["new@example.com"], "role": "viewer"}, "email"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"email": "ghost@example.com", "role": "viewer"}, "email"),
+        ({"email": "not-an-email", "role": "viewer"}, "email"),
+        ({"role": "viewer"}, "email"),
+        ({"email": "new@example.com", "role": "emperor"}, "role"),
+        ({"email": "new@example.com"}, "role"),
+        ({"email": "new@example.com", "role": "viewer", "tenant": "x"}, "tenant"),
+        ({"email": ["new@example.com"], "role": "viewer"}, "email"),
+    ],
+)
 def test_add_validation(owner_api, make_user, body, field):
     make_user("new@example.com")
     details = assert_envelope(owner_api.post("/api/v1/members", body, format="json"), 400)["details"]
@@ -89,6 +100,7 @@ def test_adding_an_existing_member_is_409(owner_api, owner):
 
 
 # --- change role and remove -----------------------------------------------------------------
+
 
 def test_change_role(owner_api, make_user, tenant, roles):
     membership = Membership.objects.create(user=make_user(), tenant=tenant, role=roles["viewer"])
@@ -112,18 +124,17 @@ def test_remove_member(owner_api, make_user, tenant, roles):
 
 # --- the last owner -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("action", ["demote", "remove"])
 def test_the_last_owner_can_be_neither_demoted_nor_removed(owner_api, owner, tenant, action):
     url = f"/api/v1/members/{membership_of(owner, tenant).pk}"
-    response = owner_api.patch(url, {"role": "viewer"}, format="json") if action == "demote" else \
-        owner_api.delete(url)
+    response = owner_api.patch(url, {"role": "viewer"}, format="json") if action == "demote" else owner_api.delete(url)
     assert assert_envelope(response, 409, "CONFLICT")["details"]["reason"] == "last_owner"
     assert membership_of(owner, tenant).role.name == "owner"
 
 
 def test_the_last_owner_may_keep_the_owner_role(owner_api, owner, tenant):
-    response = owner_api.patch(f"/api/v1/members/{membership_of(owner, tenant).pk}", {"role": "owner"},
-                               format="json")
+    response = owner_api.patch(f"/api/v1/members/{membership_of(owner, tenant).pk}", {"role": "owner"}, format="json")
     assert response.status_code == 200
 
 
@@ -131,8 +142,9 @@ def test_the_last_owner_may_keep_the_owner_role(owner_api, owner, tenant):
 def test_one_of_two_owners_may_go_but_not_the_second(owner_api, owner, second_owner, tenant, action):
     def act(user):
         url = f"/api/v1/members/{membership_of(user, tenant).pk}"
-        return owner_api.patch(url, {"role": "developer"}, format="json") if action == "demote" else \
-            owner_api.delete(url)
+        return (
+            owner_api.patch(url, {"role": "developer"}, format="json") if action == "demote" else owner_api.delete(url)
+        )
 
     assert act(second_owner).status_code in (200, 204)
     assert_envelope(act(owner), 409, "CONFLICT")
@@ -140,14 +152,14 @@ def test_one_of_two_owners_may_go_but_not_the_second(owner_api, owner, second_ow
 
 
 def test_an_owner_can_step_down_when_another_owner_remains(api, owner, second_owner, tenant):
-    response = api(owner, tenant).patch(f"/api/v1/members/{membership_of(owner, tenant).pk}",
-                                        {"role": "viewer"}, format="json")
+    response = api(owner, tenant).patch(
+        f"/api/v1/members/{membership_of(owner, tenant).pk}", {"role": "viewer"}, format="json"
+    )
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("action", ["demote", "remove"])
-def test_concurrent_demotions_of_the_last_two_owners_leave_one(transactional_db, owner, second_owner, tenant,
-                                                               action):
+def test_concurrent_demotions_of_the_last_two_owners_leave_one(transactional_db, owner, second_owner, tenant, action):
     """Each owner demotes (or removes) the other at the same moment, on real threads and connections."""
     pairs = [(owner, second_owner), (second_owner, owner)]
     tokens = {user.pk: access_token_for(user) for user in (owner, second_owner)}
@@ -160,8 +172,9 @@ def test_concurrent_demotions_of_the_last_two_owners_leave_one(transactional_db,
         url = f"/api/v1/members/{targets[target.pk]}"
         try:
             barrier.wait(timeout=10)
-            response = client.patch(url, {"role": "viewer"}, format="json") if action == "demote" else \
-                client.delete(url)
+            response = (
+                client.patch(url, {"role": "viewer"}, format="json") if action == "demote" else client.delete(url)
+            )
             statuses.append(response.status_code)
         finally:
             connection.close()

@@ -18,7 +18,8 @@ from imagefactory.core.schema import page_of
 PROJECT_PAGE = page_of(ProjectSerializer, key="projects", name="ProjectList")
 BUILD_PAGE = page_of(BuildSerializer, key="builds", name="BuildList")
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     OpenApiParameter.HEADER,
     description="Repeat-safe retries: the same key and body within 24 h replays the first response.",
 )
@@ -34,4 +35,3 @@ def build_or_404(request: Request, build_id: str) -> Build:
 def created(request: Request, build: Build) -> Response:
     location = request.build_absolute_uri(reverse("build-detail", args=[build.pk]))
     return Response(BuildSerializer(build).data, status=status.HTTP_201_CREATED, headers={"Location": location})
-

@@ -35,8 +35,7 @@ TEXT_CHUNK_LINES = 2000
 def _plain_text_chunk(build_id, after_seq: int) -> tuple[str, int | None]:
     """The text of the next TEXT_CHUNK_LINES lines after after_seq, and the seq to continue after (None: done)."""
     lines = selectors.log_lines_after(build_id, after_seq=after_seq, limit=TEXT_CHUNK_LINES)
-    text = "".join(f"{iso_z(line.timestamp)} {line.level:<5} {line.message}\n"
-                   for line in lines)
+    text = "".join(f"{iso_z(line.timestamp)} {line.level:<5} {line.message}\n" for line in lines)
     return text, (lines[-1].seq if len(lines) == TEXT_CHUNK_LINES else None)
 
 
@@ -85,9 +84,9 @@ class BuildLogsView(APIView):
             OpenApiParameter("limit", integer(1, 1000), default=100, description="Lines to return, 1-1000"),
             OpenApiParameter("format", str, enum=LOG_FORMATS, description="text: the whole log as plain text"),
         ],
-        responses={200: BuildLogsSerializer, (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR),
-                   **ERROR_RESPONSES},
-        tags=["Build Logs"], operation_id="getBuildLogs",
+        responses={200: BuildLogsSerializer, (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR), **ERROR_RESPONSES},
+        tags=["Build Logs"],
+        operation_id="getBuildLogs",
     )
     def get(self, request, build_id: str):
         query_choice(request, "format", LOG_FORMATS, default=None)
@@ -101,10 +100,12 @@ class BuildLogsView(APIView):
         offset = query_int(request, "offset", default=0, minimum=0, maximum=10**9)
         limit = query_int(request, "limit", default=100, minimum=1, maximum=1000)
         lines = selectors.log_lines(build, offset=offset, limit=limit)
-        return Response({
-            "build_id": build.pk,
-            "logs": LogEntrySerializer(lines, many=True).data,
-            "total_lines": selectors.log_line_total(build),
-            "offset": offset,
-            "limit": limit,
-        })
+        return Response(
+            {
+                "build_id": build.pk,
+                "logs": LogEntrySerializer(lines, many=True).data,
+                "total_lines": selectors.log_line_total(build),
+                "offset": offset,
+                "limit": limit,
+            }
+        )

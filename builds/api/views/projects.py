@@ -25,15 +25,23 @@ PROJECT_LIST_PARAMETERS = [
 class ProjectListView(APIView):
     required_permissions = {"GET": roles.PROJECT_LIST, "POST": roles.PROJECT_CREATE}
 
-    @extend_schema(parameters=PROJECT_LIST_PARAMETERS, responses={200: PROJECT_PAGE, **ERROR_RESPONSES},
-                   tags=["Projects"], operation_id="listProjects")
+    @extend_schema(
+        parameters=PROJECT_LIST_PARAMETERS,
+        responses={200: PROJECT_PAGE, **ERROR_RESPONSES},
+        tags=["Projects"],
+        operation_id="listProjects",
+    )
     def get(self, request):
         projects = ProjectFilter.apply(request, selectors.projects_for(request.tenant)).order_by("name", "id")
         page = paginate(projects, request)
         return Response(page.envelope("projects", ProjectSerializer(page.items, many=True).data))
 
-    @extend_schema(request=ProjectSerializer, responses={201: ProjectSerializer, **ERROR_RESPONSES},
-                   tags=["Projects"], operation_id="createProject")
+    @extend_schema(
+        request=ProjectSerializer,
+        responses={201: ProjectSerializer, **ERROR_RESPONSES},
+        tags=["Projects"],
+        operation_id="createProject",
+    )
     def post(self, request):
         data = ProjectSerializer.validated(request.data)
         project = project_services.create_project(tenant=request.tenant, **data)
@@ -41,28 +49,39 @@ class ProjectListView(APIView):
 
 
 class ProjectDetailView(APIView):
-    required_permissions = {"GET": roles.PROJECT_READ, "PATCH": roles.PROJECT_UPDATE,
-                            "DELETE": roles.PROJECT_DELETE}
+    required_permissions = {"GET": roles.PROJECT_READ, "PATCH": roles.PROJECT_UPDATE, "DELETE": roles.PROJECT_DELETE}
 
     def _project(self, request, project_id: str):
         return get_or_404(selectors.projects_for(request.tenant), project_id, label="Project")
 
-    @extend_schema(parameters=[PROJECT_ID], responses={200: ProjectSerializer, **ERROR_RESPONSES},
-                   tags=["Projects"], operation_id="getProject")
+    @extend_schema(
+        parameters=[PROJECT_ID],
+        responses={200: ProjectSerializer, **ERROR_RESPONSES},
+        tags=["Projects"],
+        operation_id="getProject",
+    )
     def get(self, request, project_id: str):
         return Response(ProjectSerializer(self._project(request, project_id)).data)
 
-    @extend_schema(parameters=[PROJECT_ID], request=ProjectUpdateSerializer,
-                   responses={200: ProjectSerializer, **ERROR_RESPONSES}, tags=["Projects"],
-                   operation_id="updateProject")
+    @extend_schema(
+        parameters=[PROJECT_ID],
+        request=ProjectUpdateSerializer,
+        responses={200: ProjectSerializer, **ERROR_RESPONSES},
+        tags=["Projects"],
+        operation_id="updateProject",
+    )
     def patch(self, request, project_id: str):
         project = self._project(request, project_id)
         data = ProjectUpdateSerializer.validated(request.data, partial=True)
         project = project_services.update_project(project=project, **data)
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(parameters=[PROJECT_ID], responses={204: None, **ERROR_RESPONSES}, tags=["Projects"],
-                   operation_id="deleteProject")
+    @extend_schema(
+        parameters=[PROJECT_ID],
+        responses={204: None, **ERROR_RESPONSES},
+        tags=["Projects"],
+        operation_id="deleteProject",
+    )
     def delete(self, request, project_id: str):
         project_services.delete_project(project=self._project(request, project_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -26,8 +26,13 @@ BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
 
 def _git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "ImageFactory", "GIT_AUTHOR_EMAIL": "demo@imagefactory.local",
-           "GIT_COMMITTER_NAME": "ImageFactory", "GIT_COMMITTER_EMAIL": "demo@imagefactory.local"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "ImageFactory",
+        "GIT_AUTHOR_EMAIL": "demo@imagefactory.local",
+        "GIT_COMMITTER_NAME": "ImageFactory",
+        "GIT_COMMITTER_EMAIL": "demo@imagefactory.local",
+    }
     subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
@@ -70,15 +75,22 @@ class Command(BaseCommand):
             self._user(ADMIN_EMAIL, superuser=True, created_passwords=passwords)
             owner = self._user(OWNER_EMAIL, superuser=False, created_passwords=passwords)
             tenant = Tenant.objects.filter(slug=TENANT_SLUG).first() or create_tenant(name="demo")
-            Membership.objects.get_or_create(user=owner, tenant=tenant,
-                                             defaults={"role": Role.objects.get(name="owner")})
+            Membership.objects.get_or_create(
+                user=owner, tenant=tenant, defaults={"role": Role.objects.get(name="owner")}
+            )
             project, _ = Project.objects.get_or_create(
-                tenant=tenant, name="hello",
+                tenant=tenant,
+                name="hello",
                 defaults={"repository_url": f"file://{repo}", "default_branch": "main"},
             )
         password = passwords.get(OWNER_EMAIL) or os.environ.get("IMAGEFACTORY_DEMO_PASSWORD")
-        summary = {"api_url": settings.IMAGEFACTORY_API_URL, "tenant_id": str(tenant.id),
-                   "project_id": str(project.id), "email": OWNER_EMAIL, "password": password}
+        summary = {
+            "api_url": settings.IMAGEFACTORY_API_URL,
+            "tenant_id": str(tenant.id),
+            "project_id": str(project.id),
+            "email": OWNER_EMAIL,
+            "password": password,
+        }
         if as_json:
             self.stdout.write(json.dumps(summary))
             return

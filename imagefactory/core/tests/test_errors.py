@@ -21,6 +21,7 @@ def assert_json_not_html(response) -> None:
 
 # --- one request per error class ------------------------------------------------------------
 
+
 @pytest.fixture
 def ctx(owner_api, api, owner, project, make_user, tenant, roles):
     """The owner's client, a project, the owner aimed at an unknown tenant or at none, a viewer's client."""
@@ -28,8 +29,13 @@ def ctx(owner_api, api, owner, project, make_user, tenant, roles):
 
     viewer = make_user()
     Membership.objects.create(user=viewer, tenant=tenant, role=roles["viewer"])
-    return SimpleNamespace(client=owner_api, project=project, outsider=api(owner, tenant_header=str(uuid.uuid4())),
-                           no_header=api(owner), viewer=api(viewer, tenant))
+    return SimpleNamespace(
+        client=owner_api,
+        project=project,
+        outsider=api(owner, tenant_header=str(uuid.uuid4())),
+        no_header=api(owner),
+        viewer=api(viewer, tenant),
+    )
 
 
 def _validation(ctx):
@@ -127,8 +133,17 @@ def test_405_names_the_method(ctx):
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
-@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/projects/1/2/3", "/api/v1/projects/", "/api/v2/builds",
-                                  "/api/", "/api/v1/auth/login/extra"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/nope",
+        "/api/v1/projects/1/2/3",
+        "/api/v1/projects/",
+        "/api/v2/builds",
+        "/api/",
+        "/api/v1/auth/login/extra",
+    ],
+)
 @pytest.mark.parametrize("method", ["get", "post", "delete"])
 def test_unknown_urls_under_api_are_a_json_404(path, method, debug, settings):
     settings.DEBUG = debug
@@ -140,8 +155,9 @@ def test_unknown_urls_under_api_are_a_json_404(path, method, debug, settings):
 
 def test_oversized_body_is_413(settings, owner_api):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    response = owner_api.post("/api/v1/projects", {"name": "x" * 2000, "repository_url": "https://h/a/b"},
-                              format="json")
+    response = owner_api.post(
+        "/api/v1/projects", {"name": "x" * 2000, "repository_url": "https://h/a/b"}, format="json"
+    )
     body = assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
     assert body["details"]["max_bytes"] == 1000
 
@@ -156,6 +172,7 @@ def test_api_rate_limit_is_429_with_retry_after(settings, owner_api):
 
 # --- uncaught exceptions --------------------------------------------------------------------
 
+
 @pytest.mark.urls("imagefactory.core.tests.urls_boom")
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 @pytest.mark.parametrize("path", ["/api/v1/boom/django", "/api/v1/boom/drf"], ids=["django-view", "drf-view"])
@@ -168,8 +185,9 @@ def test_uncaught_exception_is_a_500_envelope_logged_with_the_trace_id(path, deb
     assert body["trace_id"] == "boom-trace-1"
     errors = [record for record in log_records if record.levelname == "ERROR"]
     assert any(record.exc_info and SECRET_TEXT in str(record.exc_info[1]) for record in errors), errors
-    assert errors and all(record.trace_id == "boom-trace-1" for record in errors), \
-        [(record.name, record.trace_id) for record in errors]
+    assert errors and all(record.trace_id == "boom-trace-1" for record in errors), [
+        (record.name, record.trace_id) for record in errors
+    ]
 
 
 @pytest.mark.urls("imagefactory.core.tests.urls_boom")
@@ -211,12 +229,15 @@ BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.
 
 
 @pytest.mark.parametrize("accept", ["text/html", BROWSER_ACCEPT, "*/*"])
-@pytest.mark.parametrize("send,status", [
-    pytest.param(lambda ctx, h: APIClient().get("/api/v1/projects", **h), 401, id="401"),
-    pytest.param(lambda ctx, h: ctx.no_header.get("/api/v1/projects", **h), 400, id="400-header"),
-    pytest.param(lambda ctx, h: ctx.viewer.post("/api/v1/projects", {}, format="json", **h), 403, id="403"),
-    pytest.param(lambda ctx, h: ctx.client.get(f"/api/v1/projects/{uuid.uuid4()}", **h), 404, id="404"),
-])
+@pytest.mark.parametrize(
+    "send,status",
+    [
+        pytest.param(lambda ctx, h: APIClient().get("/api/v1/projects", **h), 401, id="401"),
+        pytest.param(lambda ctx, h: ctx.no_header.get("/api/v1/projects", **h), 400, id="400-header"),
+        pytest.param(lambda ctx, h: ctx.viewer.post("/api/v1/projects", {}, format="json", **h), 403, id="403"),
+        pytest.param(lambda ctx, h: ctx.client.get(f"/api/v1/projects/{uuid.uuid4()}", **h), 404, id="404"),
+    ],
+)
 def test_errors_are_json_whatever_the_accept_header(send, status, accept, ctx):
     response = send(ctx, {"HTTP_ACCEPT": accept})
     assert_envelope(response, status)
@@ -233,6 +254,5 @@ def test_a_browser_reading_as_a_member_without_write_permission_is_not_a_500(ctx
 def test_unknown_urls_are_404_even_with_csrf_enforced(method):
     from django.test import Client
 
-    response = getattr(Client(enforce_csrf_checks=True), method)("/api/v1/nope", "{}",
-                                                                 content_type="application/json")
+    response = getattr(Client(enforce_csrf_checks=True), method)("/api/v1/nope", "{}", content_type="application/json")
     assert_envelope(response, 404, "NOT_FOUND")

@@ -25,13 +25,16 @@ def _exhaust(client, path="/api/v1/projects"):
     return [client.get(path) for _ in range(LIMIT)]
 
 
-@pytest.mark.parametrize("send", [
-    pytest.param(lambda c: c.get("/api/v1/projects"), id="200"),
-    pytest.param(lambda c: c.post("/api/v1/projects", {}, format="json"), id="400"),
-    pytest.param(lambda c: c.get("/api/v1/nope"), id="404-unknown-url"),
-    pytest.param(lambda c: APIClient().get("/api/v1/projects"), id="401"),
-    pytest.param(lambda c: APIClient().post("/api/v1/auth/login", {}, format="json"), id="auth-login"),
-])
+@pytest.mark.parametrize(
+    "send",
+    [
+        pytest.param(lambda c: c.get("/api/v1/projects"), id="200"),
+        pytest.param(lambda c: c.post("/api/v1/projects", {}, format="json"), id="400"),
+        pytest.param(lambda c: c.get("/api/v1/nope"), id="404-unknown-url"),
+        pytest.param(lambda c: APIClient().get("/api/v1/projects"), id="401"),
+        pytest.param(lambda c: APIClient().post("/api/v1/auth/login", {}, format="json"), id="auth-login"),
+    ],
+)
 def test_every_api_response_carries_the_rate_limit_headers(send, owner_api):
     response = send(owner_api)
     assert all(name in response for name in RATE_HEADERS), dict(response.headers)
@@ -67,14 +70,19 @@ def test_counted_per_user_and_tenant(api, owner, tenant, make_tenant, make_user)
     assert api(colleague, tenant).get("/api/v1/projects").status_code == 200  # another user: own count
 
 
-@pytest.mark.parametrize("spellings", [
-    ["junk-1", "junk-2", "junk-3", ""],
-    ["{tenant}", "{TENANT}", "{{{tenant}}}", "urn:uuid:{tenant}"],
-], ids=["malformed", "same-uuid-spelled-differently"])
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["junk-1", "junk-2", "junk-3", ""],
+        ["{tenant}", "{TENANT}", "{{{tenant}}}", "urn:uuid:{tenant}"],
+    ],
+    ids=["malformed", "same-uuid-spelled-differently"],
+)
 def test_varying_the_tenant_header_spelling_does_not_reset_the_count(api, owner, tenant, spellings):
     for spelling in spellings[:LIMIT]:
         api(owner, tenant_header=spelling.format(tenant=tenant.pk, TENANT=str(tenant.pk).upper())).get(
-            "/api/v1/projects")
+            "/api/v1/projects"
+        )
     last = spellings[LIMIT].format(tenant=tenant.pk, TENANT=str(tenant.pk).upper())
     assert_envelope(api(owner, tenant_header=last).get("/api/v1/projects"), 429, "RATE_LIMITED")
 
@@ -96,8 +104,9 @@ def test_a_forged_token_counts_against_the_address_not_a_user(owner_api):
 
 
 def test_an_unreachable_cache_does_not_take_the_api_down(settings, owner_api):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
     response = owner_api.get("/api/v1/projects")
     assert response.status_code == 200
     assert "X-RateLimit-Limit" not in response  # not counted, and not pretending to be
