@@ -7,7 +7,7 @@ of --burst every --pause seconds (a fresh token per run, so the layer cache neve
 
 The clients connect before the build starts, so every line reaches them live. A line's latency is
 the client's wall clock when the frame arrives minus the LogMessage `timestamp`, which the worker
-stamps when it reads the line from buildah's output (builds/logsink.py). Same machine, same clock. It
+stamps when it reads the line from buildah's output (builds/logs/sink.py). Same machine, same clock. It
 includes the sink's batching (BUILD_LOG_FLUSH_SECONDS, 50 ms), the INSERT and commit, the channel
 layer (in-memory, or Redis across processes), the consumer, daphne and the client.
 

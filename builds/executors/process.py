@@ -133,7 +133,7 @@ def kill_orphaned_processes() -> int:
     """SIGKILLs build processes whose worker died (SIGKILL, OOM, crash) and left them running.
 
     Every build command carries OWNER_ENV=<worker pid>; a tree whose owner is gone is an orphan.
-    Runs on each host at worker start and on every reaper pass.
+    Runs on each host at worker start and on every janitor pass.
     """
     killed = 0
     for process in psutil.process_iter():
