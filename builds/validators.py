@@ -7,7 +7,7 @@ import re
 
 _REF_FORBIDDEN_CHARS = set(" ~^:?*[\\")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HEX_COMMIT = re.compile(r"^[0-9a-fA-F]{7,40}$")
+_HEX_COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}$")  # a SHA-1 (40) or SHA-256 (64) object name, or a prefix
 _SSH_SCP = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!/)[^\s]+$")
 _URL = re.compile(r"^(?P<scheme>https|ssh|file)://(?P<rest>[^\s]+)$")
 # registry host[:port]/path components, lowercase, no tag or digest.
@@ -41,7 +41,14 @@ def branch_name_error(name: str) -> str | None:
 
 
 def commit_error(value: str) -> str | None:
-    return None if _HEX_COMMIT.fullmatch(value) else "Must be 7-40 hexadecimal characters."
+    return None if _HEX_COMMIT.fullmatch(value) else "Must be 7-64 hexadecimal characters."
+
+
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+def secret_name_error(name: str) -> str | None:
+    return None if _SECRET_NAME.fullmatch(name) else "Must be 1-64 of A-Z, a-z, 0-9, '_', '.', '-'."
 
 
 def env_name_error(name: str) -> str | None:
@@ -84,6 +91,17 @@ def image_repository_error(value: str) -> str | None:
             return "Must not contain a tag; tags are set per build."
         return "Must be an image reference without tag, e.g. registry.example.com/team/app."
     return None
+
+
+def repository_host(url: str) -> str:
+    """The host (and port) a repository URL sends credentials to; "" for file:// repositories."""
+    scp = _SSH_SCP.match(url)
+    if scp:
+        return url.split("@", 1)[1].split(":", 1)[0].lower()
+    match = _URL.match(url)
+    if match is None or match["scheme"] == "file":
+        return ""
+    return match["rest"].split("/", 1)[0].rpartition("@")[2].lower()
 
 
 def registry_host(image_repository: str) -> str:

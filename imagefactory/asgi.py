@@ -12,10 +12,13 @@ from django.conf import settings  # noqa: E402
 
 import imagefactory.celery  # noqa: E402, F401 — services mode queues builds through this app
 from builds.runner import janitor  # noqa: E402
+from builds.runner.host import check_build_host  # noqa: E402
 from builds.stream.routing import websocket_urlpatterns  # noqa: E402
 
 if not settings.SERVICES_MODE:
-    janitor.start()  # embedded mode: this process runs the builds, so it cleans up after them too
+    # Embedded mode: this process runs the builds, so it checks its host and cleans up after them too.
+    check_build_host()
+    janitor.start()
 
 application = ProtocolTypeRouter(
     {

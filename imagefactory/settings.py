@@ -268,7 +268,16 @@ BUILD_EXECUTOR = os.environ.get("BUILD_EXECUTOR", "builds.executors.buildah.Buil
 BUILD_WORKSPACE_ROOT = Path(os.environ.get("BUILD_WORKSPACE_ROOT", VAR_DIR / "workspaces"))
 BUILDAH_BINARY = os.environ.get("BUILDAH_BINARY", "buildah")
 BUILDAH_STORAGE_DRIVER = os.environ.get("BUILDAH_STORAGE_DRIVER", "vfs")
-BUILDAH_ISOLATION = os.environ.get("BUILDAH_ISOLATION", "chroot")
+# The build sandbox (README, "Build sandbox"): "oci" runs every RUN step under runc in its own
+# namespaces as an unprivileged range of host ids; "chroot" is no sandbox (an explicit opt-in).
+BUILD_ISOLATION = os.environ.get("BUILD_ISOLATION", "oci")
+BUILD_OCI_RUNTIME = os.environ.get("BUILD_OCI_RUNTIME", "runc")
+BUILD_NETWORK = os.environ.get("BUILD_NETWORK", "private")  # or "none" (air-gapped builders)
+BUILD_MEMORY_LIMIT = os.environ.get("BUILD_MEMORY_LIMIT", "4g")  # per RUN step; empty: none
+BUILD_CPU_LIMIT = float(os.environ.get("BUILD_CPU_LIMIT", "2") or 0)  # cores per RUN step; 0: none
+BUILD_PIDS_LIMIT = env_int("BUILD_PIDS_LIMIT", 4096)  # processes of a whole build; 0: none
+# Pinned SSH host keys (known_hosts lines) for ssh:// repositories; empty: trust on first use, per build.
+SSH_KNOWN_HOSTS = os.environ.get("SSH_KNOWN_HOSTS", "")
 BUILDAH_STORAGE_ROOT = os.environ.get("BUILDAH_STORAGE_ROOT", str(VAR_DIR / "buildah" / "storage"))
 BUILDAH_RUN_ROOT = os.environ.get("BUILDAH_RUN_ROOT", str(VAR_DIR / "buildah" / "run"))
 BUILD_CACHE_MAX_BYTES = env_int("BUILD_CACHE_MAX_BYTES", 10 * 1024**3)
@@ -282,9 +291,12 @@ BUILD_REAPER_INTERVAL_SECONDS = env_int("BUILD_REAPER_INTERVAL_SECONDS", 15)
 BUILD_LOG_MAX_LINES = env_int("BUILD_LOG_MAX_LINES", 50_000)
 BUILD_LOG_MAX_BYTES = env_int("BUILD_LOG_MAX_BYTES", 10 * 1024 * 1024)
 BUILD_LOG_FLUSH_SECONDS = float(os.environ.get("BUILD_LOG_FLUSH_SECONDS", "0.05"))
+BUILD_LOG_MAX_LINE_BYTES = env_int("BUILD_LOG_MAX_LINE_BYTES", 16 * 1024)  # longer lines are cut, with a marker
 
 # Log streaming (WebSocket)
 STREAM_STATUS_POLL_SECONDS = float(os.environ.get("STREAM_STATUS_POLL_SECONDS", "5"))
+# Lines are published before they are stored: a gap the store lacks this long is skipped (it never comes).
+STREAM_GAP_GRACE_SECONDS = float(os.environ.get("STREAM_GAP_GRACE_SECONDS", "3"))
 # A client is closed with 1013 when the build is this many lines ahead of what could be written to it.
 STREAM_MAX_LAG_LINES = env_int("STREAM_MAX_LAG_LINES", 1000)
 # Per client: bytes left waiting in daphne's (Twisted's) buffer before the consumer pauses writing.

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from builds.executors.sandbox import MOUNTPOINTS
 from testing.tools import need
 
 BUSYBOX = next((p for p in ("/bin/busybox", "/usr/bin/busybox") if Path(p).exists()), None)
@@ -18,8 +19,9 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "test@example.com",
 }
 
+# rootfs/ holds busybox and the directories a sandboxed RUN step mounts over (see MOUNTPOINTS).
 BUSYBOX_DOCKERFILE = """FROM scratch
-COPY busybox /bin/busybox
+COPY rootfs/ /
 {body}
 """
 
@@ -57,8 +59,13 @@ class GitRepo:
     def commit_dockerfile(self, body: str, message: str = "dockerfile", dockerfile: str = "Dockerfile") -> str:
         """A FROM scratch image with busybox copied in, then `body` (more instructions)."""
         need(BUSYBOX is not None, "busybox-static is not installed")
-        if not (self.path / "busybox").exists():
-            shutil.copy(BUSYBOX, self.path / "busybox")  # keeps the executable bit git records
+        rootfs = self.path / "rootfs"
+        if not rootfs.exists():
+            for mountpoint in MOUNTPOINTS:
+                (rootfs / mountpoint).mkdir(parents=True)
+                (rootfs / mountpoint / ".keep").touch()  # git keeps no empty directories
+            (rootfs / "bin").mkdir()
+            shutil.copy(BUSYBOX, rootfs / "bin" / "busybox")  # keeps the executable bit git records
         return self.commit({dockerfile: BUSYBOX_DOCKERFILE.format(body=body)}, message)
 
     def branch(self, name: str) -> None:

@@ -11,11 +11,29 @@ from builds.models import Build, BuildStatus, LogLevel, Project
 from imagefactory.core.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
 
 MAX_BUILD_ARGS = 64
+MAX_SECRETS = 32
 
 
 def _check(error: str | None) -> None:
     if error:
         raise serializers.ValidationError(error)
+
+
+class BuildSecretsField(serializers.DictField):
+    """Build secrets: {NAME: value}; a Dockerfile reads them with RUN --mount=type=secret,id=NAME."""
+
+    child = serializers.CharField(allow_blank=False, max_length=65536, trim_whitespace=False)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be an object of secret names to string values.")
+        if len(data) > MAX_SECRETS:
+            raise serializers.ValidationError(f"At most {MAX_SECRETS} secrets are allowed.")
+        for name, value in data.items():
+            _check(validators.secret_name_error(name) and f"'{name}': {validators.secret_name_error(name)}")
+            if not isinstance(value, str) or not value:
+                raise serializers.ValidationError(f"'{name}': value must be a non-empty string.")
+        return super().to_internal_value(data)
 
 
 class ProjectSerializer(StrictModelSerializer):
@@ -35,10 +53,13 @@ class ProjectSerializer(StrictModelSerializer):
     git_ssh_private_key = StrictCharField(
         max_length=16384, required=False, allow_blank=True, write_only=True, trim_whitespace=False
     )
+    secrets = BuildSecretsField(required=False, write_only=True)
     build_timeout_seconds = serializers.IntegerField(
         required=False, min_value=30, default=settings.DEFAULT_BUILD_TIMEOUT_SECONDS
     )
     has_registry_credentials = serializers.SerializerMethodField()
+    has_git_credentials = serializers.SerializerMethodField()
+    secret_names = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
@@ -55,7 +76,10 @@ class ProjectSerializer(StrictModelSerializer):
             "git_username",
             "git_password",
             "git_ssh_private_key",
+            "secrets",
             "has_registry_credentials",
+            "has_git_credentials",
+            "secret_names",
             "build_timeout_seconds",
             "created_at",
             "updated_at",
@@ -65,6 +89,12 @@ class ProjectSerializer(StrictModelSerializer):
 
     def get_has_registry_credentials(self, project: Project) -> bool:
         return bool(project.registry_username and project.registry_password)
+
+    def get_has_git_credentials(self, project: Project) -> bool:
+        return bool(project.git_password or project.git_ssh_private_key)
+
+    def get_secret_names(self, project: Project) -> list[str]:
+        return sorted(project.secrets)
 
     def validate_name(self, value: str) -> str:
         value = value.strip()
@@ -128,7 +158,7 @@ class BuildArgsField(serializers.DictField):
 class BuildCreateSerializer(StrictSerializer):
     project_id = serializers.UUIDField()
     git_branch = StrictCharField(max_length=255, trim_whitespace=False)
-    git_commit = StrictCharField(required=False, allow_null=True, max_length=40, trim_whitespace=False)
+    git_commit = StrictCharField(required=False, allow_null=True, max_length=64, trim_whitespace=False)
     build_args = BuildArgsField(required=False, allow_null=True)
 
     def validate_git_branch(self, value: str) -> str:

@@ -20,6 +20,7 @@ class BuildSpec:
 
     build_id: str
     build_number: int
+    tenant_id: str
     repository_url: str
     git_branch: str
     git_commit: str | None
@@ -33,15 +34,19 @@ class BuildSpec:
     git_username: str = field(default="", repr=False)
     git_password: str = field(default="", repr=False)
     git_ssh_private_key: str = field(default="", repr=False)
+    # Build secrets (name -> value) a Dockerfile reads with RUN --mount=type=secret,id=NAME.
+    build_secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
-    def secrets(self) -> list[str]:
+    def sensitive_values(self) -> list[str]:
         """Values to mask in logs, including the encoded forms tools print them in."""
         plain = [s for s in (self.registry_password, self.git_password, self.git_ssh_private_key) if s]
+        plain += [value for value in self.build_secrets.values() if value]
         url_password = urlsplit(self.repository_url).password if "://" in self.repository_url else None
         if url_password:
             plain += [url_password, unquote(url_password)]
         encoded = [quote(s, safe="") for s in plain]
+        encoded += [base64.b64encode(value.encode()).decode() for value in self.build_secrets.values() if value]
         for user, password in (
             (self.registry_username, self.registry_password),
             (self.git_username, self.git_password),
@@ -60,11 +65,20 @@ class BuildResult:
 class Reporter(Protocol):
     """How an executor talks back: log lines and progress. Implemented by the engine."""
 
-    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "") -> None: ...
+    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "", cut_bytes: int = 0) -> None:
+        """One log line; `cut_bytes` > 0: the tool's line was longer, and this many bytes were dropped."""
 
     def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None: ...
 
     def source_commit(self, commit: str) -> None: ...
+
+
+@dataclass
+class HostReport:
+    """What a worker says about its host at start: problems stop it, warnings are logged."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class BuildFailed(Exception):
@@ -94,6 +108,11 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def from_settings(cls, settings: Any) -> Executor:
         """A new executor configured from the server's settings object (passed in, not imported)."""
+
+    @classmethod
+    def check_host(cls, settings: Any) -> HostReport:
+        """What this host lacks for these settings; a worker with problems refuses to start."""
+        return HostReport()
 
     @abc.abstractmethod
     def prepare(self, spec: BuildSpec, workspace: Path, reporter: Reporter) -> None:

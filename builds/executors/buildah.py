@@ -1,16 +1,26 @@
-"""The buildah executor: git clone, `buildah bud`, `buildah push` — daemonless and OCI."""
+"""The buildah executor: git clone, `buildah bud`, `buildah push` — daemonless, OCI, and sandboxed.
+
+Each RUN step runs under runc in its own namespaces, as an unprivileged range of host ids
+(``--isolation oci --userns auto``), with its own network (``--network private`` or ``none``) and
+the build's memory, CPU and process limits. Each tenant has its own layer storage, so no tenant
+gets another's cache hits or can use another's images as FROM. buildah and git run with an
+environment built here (a HOME in the workspace, this build's registry credentials only).
+"""
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import ipaddress
 import json
 import logging
+import os
 import re
 import subprocess
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,16 +32,21 @@ from builds.executors.base import (
     BuildSpec,
     BuildUserError,
     Executor,
+    HostReport,
     Reporter,
 )
 from builds.executors.commands import StepCommands, last_error
 from builds.executors.process import ProcessRunner
+from builds.executors.sandbox import MOUNTPOINTS, BuildCgroup, missing_controllers, sandbox_problems
 from builds.validators import registry_host, tag_safe
 
 logger = logging.getLogger(__name__)
 
 STEP_LINE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
 NO_SPACE = "no space left on device"
+MISSING_MOUNTPOINT = re.compile(r"/rootfs/(\w+): permission denied")
+SANDBOXED = "oci"
+LOCK_FILE = ".imagefactory.lock"
 
 
 def is_insecure_registry(host: str, listed: Sequence[str] = ()) -> bool:
@@ -53,16 +68,40 @@ class BuildahOptions:
     run_root: str
     binary: str = "buildah"
     storage_driver: str = "vfs"
-    isolation: str = "chroot"
+    isolation: str = SANDBOXED  # or "chroot": no sandbox, an explicit opt-in
+    runtime: str = "runc"
+    network: str = "private"  # or "none"
+    memory: str = ""  # e.g. "2g"; empty: no limit
+    cpus: float = 0.0  # 0: no limit
+    pids_limit: int = 0  # 0: no limit
     insecure_registries: tuple[str, ...] = ()
+    known_hosts: str = ""
     kill_grace_seconds: float = 2.0
+    max_line_bytes: int = 16 * 1024
     cache_max_bytes: int = 10 * 1024**3
+
+
+@contextmanager
+def storage_lock(root: Path, *, exclusive: bool) -> Iterator[bool]:
+    """A tenant storage's lock: builds share it, pruning takes it alone (and skips a busy storage)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_EX | fcntl.LOCK_NB) if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            os.utime(root / LOCK_FILE)  # the storage's last use, for pruning the least recently used first
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class BuildahExecutor(Executor):
     def __init__(self, options: BuildahOptions):
         self.options = options
-        self.runner = ProcessRunner(grace_seconds=options.kill_grace_seconds)
+        self.runner = ProcessRunner(grace_seconds=options.kill_grace_seconds, max_line_bytes=options.max_line_bytes)
         self.total_steps: int | None = None
         self.build_step = (0, 0, "")  # (i, m, instruction) of buildah's latest STEP line
 
@@ -74,26 +113,75 @@ class BuildahExecutor(Executor):
                 run_root=settings.BUILDAH_RUN_ROOT,
                 binary=settings.BUILDAH_BINARY,
                 storage_driver=settings.BUILDAH_STORAGE_DRIVER,
-                isolation=settings.BUILDAH_ISOLATION,
+                isolation=settings.BUILD_ISOLATION,
+                runtime=settings.BUILD_OCI_RUNTIME,
+                network=settings.BUILD_NETWORK,
+                memory=settings.BUILD_MEMORY_LIMIT,
+                cpus=settings.BUILD_CPU_LIMIT,
+                pids_limit=settings.BUILD_PIDS_LIMIT,
                 insecure_registries=tuple(settings.INSECURE_REGISTRIES),
+                known_hosts=settings.SSH_KNOWN_HOSTS,
                 kill_grace_seconds=settings.BUILD_KILL_GRACE_SECONDS,
+                max_line_bytes=settings.BUILD_LOG_MAX_LINE_BYTES,
                 cache_max_bytes=settings.BUILD_CACHE_MAX_BYTES,
             )
         )
 
+    @classmethod
+    def check_host(cls, settings: Any) -> HostReport:
+        options = cls.from_settings(settings).options
+        report = HostReport()
+        if options.isolation != SANDBOXED:
+            report.warnings.append(
+                f"BUILD_ISOLATION={options.isolation}: builds run WITHOUT a sandbox; a Dockerfile's RUN steps "
+                "can see other builds and this host. Only for trusted Dockerfiles."
+            )
+            return report
+        problems = sandbox_problems(options.runtime)
+        if problems:
+            report.problems += [f"sandboxed builds are not possible on this host: {p}" for p in problems]
+            report.problems.append(
+                "fix the host (see README, 'Build sandbox'), or set BUILD_ISOLATION=chroot to "
+                "run builds without a sandbox (unsafe for untrusted Dockerfiles)"
+            )
+        missing = missing_controllers()
+        limits = {"memory": options.memory, "cpu": options.cpus, "pids": options.pids_limit}
+        for controller in missing:
+            if limits[controller]:
+                report.warnings.append(
+                    f"this host has no {controller} cgroup controller: the build {controller} limit is not enforced"
+                )
+        return report
+
     # --- plumbing ------------------------------------------------------------------------
-    def _buildah(self, *args: str) -> list[str]:
-        o = self.options
+    def _roots(self, tenant_id: str) -> tuple[Path, Path]:
+        """The tenant's own layer storage and run root."""
+        return Path(self.options.storage_root) / tenant_id, Path(self.options.run_root) / tenant_id
+
+    def _buildah(self, tenant_id: str, *args: str) -> list[str]:
+        storage, run = self._roots(tenant_id)
         return [
-            o.binary,
+            self.options.binary,
             "--storage-driver",
-            o.storage_driver,
+            self.options.storage_driver,
             "--root",
-            o.storage_root,
+            str(storage),
             "--runroot",
-            o.run_root,
+            str(run),
             *args,
         ]
+
+    def _tool_env(self, workspace: Path, authfile: Path) -> dict[str, str]:
+        """buildah's whole environment: nothing of the worker's, and only this build's registry logins."""
+        home = git.tool_home(workspace)
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "LANG": "C",
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_RUNTIME_DIR": str(home / ".run"),
+            "REGISTRY_AUTH_FILE": str(authfile),
+        }
 
     def _build_step_name(self) -> str:
         if self.build_step[1]:
@@ -106,7 +194,7 @@ class BuildahExecutor(Executor):
 
     # --- clone ---------------------------------------------------------------------------
     def prepare(self, spec: BuildSpec, workspace: Path, reporter: Reporter) -> None:
-        git.checkout(spec, workspace, StepCommands(self.runner, reporter), reporter)
+        git.checkout(spec, workspace, StepCommands(self.runner, reporter), reporter, self.options.known_hosts)
 
     # --- build and push ------------------------------------------------------------------
     def _tags(self, spec: BuildSpec, commit: str) -> list[str]:
@@ -116,6 +204,45 @@ class BuildahExecutor(Executor):
         if spec.git_branch == spec.default_branch:
             tags.append("latest")
         return list(dict.fromkeys(tags))
+
+    def _write_authfile(self, spec: BuildSpec, workspace: Path) -> Path:
+        """Always an explicit auth file, so buildah never falls back to the worker's own logins."""
+        auths = {}
+        if spec.image_repository and spec.registry_username and spec.registry_password:
+            token = base64.b64encode(f"{spec.registry_username}:{spec.registry_password}".encode()).decode()
+            auths[registry_host(spec.image_repository)] = {"auth": token}
+        authfile = workspace / "auth.json"
+        authfile.write_text(json.dumps({"auths": auths}))
+        authfile.chmod(0o600)
+        return authfile
+
+    def _sandbox_args(self, cgroup: BuildCgroup | None) -> list[str]:
+        o = self.options
+        if o.isolation != SANDBOXED:
+            return ["--isolation", o.isolation]
+        args = ["--isolation", SANDBOXED, "--runtime", o.runtime, "--userns", "auto", "--network", o.network]
+        if o.memory:
+            args += ["--memory", o.memory, "--memory-swap", o.memory]
+        if o.cpus:
+            args += ["--cpu-period", "100000", "--cpu-quota", str(int(o.cpus * 100000))]
+        if cgroup is not None:
+            args += ["--cgroup-parent", cgroup.step_parent]
+        elif o.pids_limit:
+            args += ["--ulimit", f"nproc={o.pids_limit}:{o.pids_limit}"]
+        return args
+
+    def _secret_args(self, spec: BuildSpec, workspace: Path) -> list[str]:
+        if not spec.build_secrets:
+            return []
+        directory = workspace / "secrets"
+        directory.mkdir(mode=0o700)
+        args = []
+        for name, value in spec.build_secrets.items():
+            path = directory / name
+            path.write_text(value)
+            path.chmod(0o600)
+            args += ["--secret", f"id={name},src={path}"]
+        return args
 
     def run(self, spec: BuildSpec, workspace: Path, reporter: Reporter) -> BuildResult:
         commands = StepCommands(self.runner, reporter)
@@ -130,10 +257,26 @@ class BuildahExecutor(Executor):
             if not path.is_relative_to(root) or not path.exists():
                 raise BuildUserError(f"step build: {what} '{given}' not found in the repository")
         commit = git.quiet_git(source, git.git_env(spec, workspace), "rev-parse", "HEAD").stdout.strip()
+        storage, _ = self._roots(spec.tenant_id)
+        with storage_lock(storage, exclusive=False):
+            return self._build_and_push(spec, workspace, commands, reporter, dockerfile, context, commit)
+
+    def _build_and_push(
+        self,
+        spec: BuildSpec,
+        workspace: Path,
+        commands: StepCommands,
+        reporter: Reporter,
+        dockerfile: Path,
+        context: Path,
+        commit: str,
+    ) -> BuildResult:
         pushes = bool(spec.image_repository)
         repository = spec.image_repository or f"localhost/imagefactory/build-{spec.build_id}"
         tags = self._tags(spec, commit)
         local = f"{repository}:{tags[0]}"
+        authfile = self._write_authfile(spec, workspace)
+        env = self._tool_env(workspace, authfile)
 
         def on_build_line(text: str) -> None:
             match = STEP_LINE.match(text)
@@ -145,39 +288,82 @@ class BuildahExecutor(Executor):
                     current_step=1 + i, total_steps=self.total_steps, step_name=f"STEP {i}/{m}: {match[3]}"[:200]
                 )
 
-        argv = self._buildah(
-            "bud", "--isolation", self.options.isolation, "--layers", "-f", str(dockerfile), "-t", local
-        )
-        for name, value in spec.build_args.items():
-            argv += ["--build-arg", f"{name}={value}"]
-        argv.append(str(context))
-        tail: deque[str] = deque(maxlen=30)
-        code = commands.run(
-            argv, step="build", step_name=self._build_step_name, cwd=source, tail=tail, on_line=on_build_line
-        )
-        if code != 0:
-            raise self._build_failure(code, tail)
+        cgroup = BuildCgroup(spec.build_id, self.options.pids_limit) if self.options.isolation == SANDBOXED else None
+
+        if cgroup is not None and not cgroup.create():
+            cgroup = None
+        try:
+            build_args = [arg for name, value in spec.build_args.items() for arg in ("--build-arg", f"{name}={value}")]
+            options = [
+                "bud",
+                *self._sandbox_args(cgroup),
+                "--layers",
+                "--force-rm",
+                "--authfile",
+                str(authfile),
+                *self._secret_args(spec, workspace),
+                "-f",
+                str(dockerfile),
+                "-t",
+                local,
+            ]
+            argv = self._buildah(spec.tenant_id, *options, *build_args, str(context))
+            # Build args end up in the image's history, so they are no secret; still, the log echoes names only.
+            shown_args = [arg for name in spec.build_args for arg in ("--build-arg", f"{name}=…")]
+            shown = " ".join(self._buildah(spec.tenant_id, *options, *shown_args, str(context)))
+            tail: deque[str] = deque(maxlen=30)
+            code = commands.run(
+                argv,
+                step="build",
+                step_name=self._build_step_name,
+                cwd=context,
+                env=env,
+                tail=tail,
+                on_line=on_build_line,
+                shown=shown,
+            )
+            if cgroup is not None and cgroup.hit_pids_limit():
+                raise BuildUserError(
+                    f"{self._where()}: the build reached its limit of {self.options.pids_limit} "
+                    "processes (BUILD_PIDS_LIMIT) and forks were refused"
+                )
+            if code != 0:
+                raise self._build_failure(code, tail)
+        finally:
+            if cgroup is not None:
+                cgroup.remove()
         # Untagged images lose their intermediate layers on `rmi`: a tag per repository and
         # Dockerfile keeps the newest build's layers cached for the next build (see cleanup()).
-        subprocess.run(self._buildah("tag", local, self._cache_anchor(spec)), capture_output=True)
+        subprocess.run(
+            self._buildah(spec.tenant_id, "tag", local, self._cache_anchor(spec)), capture_output=True, env=env
+        )
         if not pushes:
             reporter.line(
                 f"Built {local} (no image repository configured, not pushed)", step="build", step_name="build"
             )
-            subprocess.run(self._buildah("rmi", local), capture_output=True)  # untag; the anchor keeps the layers
+            subprocess.run(self._buildah(spec.tenant_id, "rmi", local), capture_output=True, env=env)
             return BuildResult(image_reference=None, image_digest=None)
-        return self._push(spec, workspace, repository, tags, local, commands, reporter)
+        return self._push(spec, workspace, repository, tags, local, commands, reporter, env)
+
+    def _where(self) -> str:
+        i, m, instruction = self.build_step
+        return f"step {i}/{m} {instruction}" if m else "step build"
 
     def _build_failure(self, code: int, tail: deque[str]) -> BuildUserError | BuildPlatformError:
         text = "\n".join(tail)
-        i, m, instruction = self.build_step
-        where = f"step {i}/{m} {instruction}" if m else "step build"
         if NO_SPACE in text:
-            return BuildPlatformError(f"{where}: the worker ran out of disk space")
+            return BuildPlatformError(f"{self._where()}: the worker ran out of disk space")
+        mountpoint = MISSING_MOUNTPOINT.search(text)
+        if mountpoint:
+            needed = ", ".join(f"/{name}" for name in MOUNTPOINTS)
+            return BuildUserError(
+                f"{self._where()}: the image has no /{mountpoint[1]} directory for the sandbox to mount; an image "
+                f"built FROM scratch that RUNs commands must contain {needed} (e.g. COPY an empty skeleton)"
+            )
         exit_status = re.search(r"exit status (\d+)", text)
         if exit_status:
-            return BuildUserError(f"{where}: exit code {exit_status[1]}")
-        return BuildUserError(f"{where}: {last_error(tail, f'buildah exit code {code}')}")
+            return BuildUserError(f"{self._where()}: exit code {exit_status[1]}")
+        return BuildUserError(f"{self._where()}: {last_error(tail, f'buildah exit code {code}')}")
 
     def _push(
         self,
@@ -188,31 +374,39 @@ class BuildahExecutor(Executor):
         local: str,
         commands: StepCommands,
         reporter: Reporter,
+        env: dict[str, str],
     ) -> BuildResult:
         assert self.total_steps is not None
         reporter.progress(current_step=self.total_steps, total_steps=self.total_steps, step_name="push")
         host = registry_host(repository)
         insecure = is_insecure_registry(host, self.options.insecure_registries)
         tls = ["--tls-verify=false"] if insecure else ["--tls-verify=true"]
-        auth: list[str] = []
-        if spec.registry_username and spec.registry_password:
-            authfile = workspace / "auth.json"
-            token = base64.b64encode(f"{spec.registry_username}:{spec.registry_password}".encode()).decode()
-            authfile.write_text(json.dumps({"auths": {host: {"auth": token}}}))
-            authfile.chmod(0o600)
-            auth = ["--authfile", str(authfile)]
+        authfile = workspace / "auth.json"
         digest_file = workspace / "digest"
         digest = None
         for tag in tags:
             target = f"{repository}:{tag}"
             if target != local:
-                commands.run(self._buildah("tag", local, target), step="push", step_name="push")
+                commands.run(
+                    self._buildah(spec.tenant_id, "tag", local, target), step="push", step_name="push", env=env
+                )
             tail: deque[str] = deque(maxlen=20)
             code = commands.run(
-                self._buildah("push", *tls, *auth, "--digestfile", str(digest_file), target, f"docker://{target}"),
+                self._buildah(
+                    spec.tenant_id,
+                    "push",
+                    *tls,
+                    "--authfile",
+                    str(authfile),
+                    "--digestfile",
+                    str(digest_file),
+                    target,
+                    f"docker://{target}",
+                ),
                 step="push",
                 step_name="push",
                 tail=tail,
+                env=env,
             )
             if code != 0:
                 reason = last_error(tail, f"exit code {code}")
@@ -221,7 +415,7 @@ class BuildahExecutor(Executor):
                 raise BuildPlatformError(f"step push: pushing to {host} failed: {reason}")
             digest = digest or digest_file.read_text().strip()
         for tag in tags:
-            subprocess.run(self._buildah("rmi", f"{repository}:{tag}"), capture_output=True)
+            subprocess.run(self._buildah(spec.tenant_id, "rmi", f"{repository}:{tag}"), capture_output=True, env=env)
         reporter.line(f"Pushed {repository} with tags {', '.join(tags)} ({digest})", step="push", step_name="push")
         return BuildResult(image_reference=f"{repository}:{tags[0]}", image_digest=digest)
 
@@ -232,17 +426,37 @@ class BuildahExecutor(Executor):
         return f"localhost/imagefactory-cache/{key}:latest"
 
     def cleanup(self) -> None:
-        """Keeps the layer cache under BUILD_CACHE_MAX_BYTES by pruning it when it grows past."""
-        root = Path(self.options.storage_root)
-        if not root.exists():
+        """Keeps the tenants' layer storages together under BUILD_CACHE_MAX_BYTES.
+
+        Prunes the least recently used storages first, each only while no build of its tenant runs
+        on this host (its lock), so a prune never deletes an image a build is using or pushing.
+        """
+        base = Path(self.options.storage_root)
+        if not base.exists():
             return
-        usage = subprocess.run(["du", "-sb", str(root)], capture_output=True, text=True)
-        try:
-            size = int(usage.stdout.split()[0])
-        except (IndexError, ValueError):
-            return
-        if size > self.options.cache_max_bytes:
-            logger.info("layer cache at %d bytes exceeds %d; pruning", size, self.options.cache_max_bytes)
-            # Dangling layers first; then every image no running build is using (no --force).
-            subprocess.run(self._buildah("rmi", "--prune"), capture_output=True)
-            subprocess.run(self._buildah("rmi", "--all"), capture_output=True)
+        sizes = {root: _disk_usage(root) for root in base.iterdir() if root.is_dir()}
+        total = sum(sizes.values())
+        by_last_use = sorted(
+            sizes, key=lambda root: (root / LOCK_FILE).stat().st_mtime if (root / LOCK_FILE).exists() else 0.0
+        )
+        for root in by_last_use:
+            if total <= self.options.cache_max_bytes:
+                return
+            with storage_lock(root, exclusive=True) as idle:
+                if not idle:
+                    continue
+                logger.info(
+                    "layer caches at %d bytes exceed %d; pruning %s", total, self.options.cache_max_bytes, root.name
+                )
+                # Dangling layers first; then every image of this tenant (no build of it runs here now).
+                subprocess.run(self._buildah(root.name, "rmi", "--prune"), capture_output=True)
+                subprocess.run(self._buildah(root.name, "rmi", "--all"), capture_output=True)
+                total += _disk_usage(root) - sizes[root]
+
+
+def _disk_usage(root: Path) -> int:
+    usage = subprocess.run(["du", "-sb", str(root)], capture_output=True, text=True)
+    try:
+        return int(usage.stdout.split()[0])
+    except (IndexError, ValueError):
+        return 0

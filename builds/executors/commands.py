@@ -55,11 +55,11 @@ class StepCommands:
 
         self.reporter.line(f"$ {shown or ' '.join(argv)}", level="DEBUG", step=step, step_name=name())
 
-        def handle(text: str) -> None:
+        def handle(text: str, cut_bytes: int) -> None:
             if tail is not None:
                 tail.append(text)
             if on_line is not None:
                 on_line(text)
-            self.reporter.line(text, level=classify(text), step=step, step_name=name())
+            self.reporter.line(text, level=classify(text), step=step, step_name=name(), cut_bytes=cut_bytes)
 
         return self.runner.run(argv, on_line=handle, cwd=cwd, env=env)

@@ -13,13 +13,58 @@ from builds.executors.commands import StepCommands
 STEP = "clone"
 
 
-def git_env(spec: BuildSpec, workspace: Path) -> dict[str, str]:
-    """git's environment for this build: credentials of the project only, written into the workspace."""
+def tool_home(workspace: Path) -> Path:
+    """The HOME of every tool a build runs: inside the workspace, removed with it."""
+    home = workspace / "home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    return home
+
+
+def ssh_command(spec: BuildSpec, workspace: Path, known_hosts: str = "") -> str:
+    """ssh for git, reading nothing of the worker's own: no config, keys, agent or known hosts.
+
+    OpenSSH finds ~/.ssh through the passwd entry, whatever $HOME says, so every file it would
+    read there is named explicitly. `known_hosts` (SSH_KNOWN_HOSTS) pins host keys; without it a
+    host's key is accepted on first use, per build.
+    """
+    hosts = workspace / "known_hosts"
+    hosts.write_text(known_hosts)
+    options = [
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "IdentityAgent=none",
+        "-o",
+        f"UserKnownHostsFile={hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        f"StrictHostKeyChecking={'yes' if known_hosts.strip() else 'accept-new'}",
+    ]
+    if spec.git_ssh_private_key:
+        key = workspace / "id_key"
+        key.write_text(spec.git_ssh_private_key.strip() + "\n")
+        key.chmod(0o600)
+        options += ["-i", str(key)]
+    else:
+        options += ["-o", "PubkeyAuthentication=no"]
+    return " ".join(["ssh", *options])
+
+
+def git_env(spec: BuildSpec, workspace: Path, known_hosts: str = "") -> dict[str, str]:
+    """git's whole environment for this build: no system or global config, the project's credentials only."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(workspace),
-        "GIT_TERMINAL_PROMPT": "0",
+        "HOME": str(tool_home(workspace)),
         "LANG": "C",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_SSH_COMMAND": ssh_command(spec, workspace, known_hosts),
     }
     if spec.git_username or spec.git_password:
         askpass = workspace / "askpass.sh"
@@ -28,11 +73,6 @@ def git_env(spec: BuildSpec, workspace: Path) -> dict[str, str]:
         )
         askpass.chmod(0o700)
         env.update(GIT_ASKPASS=str(askpass), GIT_USER=spec.git_username, GIT_PASS=spec.git_password)
-    if spec.git_ssh_private_key:
-        key = workspace / "id_key"
-        key.write_text(spec.git_ssh_private_key.strip() + "\n")
-        key.chmod(0o600)
-        env["GIT_SSH_COMMAND"] = f"ssh -i {key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
     return env
 
 
@@ -41,10 +81,12 @@ def quiet_git(source: Path, env: dict[str, str], *args: str) -> subprocess.Compl
     return subprocess.run(["git", *args], cwd=source, env=env, capture_output=True, text=True)
 
 
-def checkout(spec: BuildSpec, workspace: Path, commands: StepCommands, reporter: Reporter) -> Path:
+def checkout(
+    spec: BuildSpec, workspace: Path, commands: StepCommands, reporter: Reporter, known_hosts: str = ""
+) -> Path:
     """Clones into workspace/src, checks out spec.git_commit if given, reports the commit; returns src."""
     source = workspace / "src"
-    env = git_env(spec, workspace)
+    env = git_env(spec, workspace, known_hosts)
     reporter.progress(current_step=1, total_steps=None, step_name=STEP)
     reporter.line(f"Cloning {spec.repository_url} at branch {spec.git_branch}", step=STEP, step_name=STEP)
     tail: deque[str] = deque(maxlen=20)

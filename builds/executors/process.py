@@ -7,8 +7,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -59,11 +60,33 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def read_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[str, int]]:
+    """(line, bytes cut off it) for each line of `stream`; no line is held longer than max_line_bytes.
+
+    A longer line keeps its first max_line_bytes; the rest is read in chunks and thrown away, so one
+    200 MB line costs no more memory than a short one.
+    """
+    while True:
+        chunk = stream.readline(max_line_bytes + 1)
+        if not chunk:
+            return
+        cut = 0
+        if len(chunk) > max_line_bytes and not chunk.endswith(b"\n"):
+            chunk, cut = chunk[:max_line_bytes], len(chunk) - max_line_bytes
+            while True:
+                rest = stream.readline(1 << 16)
+                cut += len(rest.rstrip(b"\r\n"))
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield chunk.decode("utf-8", errors="replace").rstrip("\r\n"), cut
+
+
 class ProcessRunner:
     """Runs commands one at a time; `stop()` from any thread ends the current tree."""
 
-    def __init__(self, grace_seconds: float):
+    def __init__(self, grace_seconds: float, max_line_bytes: int = 16 * 1024):
         self.grace_seconds = grace_seconds
+        self.max_line_bytes = max_line_bytes
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self.stopped = False
@@ -72,10 +95,11 @@ class ProcessRunner:
         self,
         argv: Sequence[str],
         *,
-        on_line: Callable[[str], None],
+        on_line: Callable[[str, int], None],
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> int:
+        """Runs argv; `on_line(line, bytes_cut)` gets each output line. Returns the exit code."""
         with self._lock:
             if self.stopped:
                 raise BuildInterrupted()
@@ -94,8 +118,8 @@ class ProcessRunner:
                 raise BuildPlatformError(f"{argv[0]} is not installed on this worker") from exc
             process = self._process
         assert process.stdout is not None
-        for raw in process.stdout:
-            on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        for line, cut in read_lines(process.stdout, self.max_line_bytes):
+            on_line(line, cut)
         code = process.wait()
         with self._lock:
             self._process = None

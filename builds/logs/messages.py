@@ -38,6 +38,20 @@ def line_message(line: BuildLogLine) -> dict[str, Any]:
     }
 
 
+def numbered_message(build_id: Any, seq: int, entry: Entry) -> dict[str, Any]:
+    """The same LogMessage for a line numbered `seq` before it is stored."""
+    return line_message(
+        BuildLogLine(
+            build_id=build_id,
+            seq=seq,
+            timestamp=entry["timestamp"],
+            level=entry["level"],
+            message=entry["message"],
+            metadata=entry["metadata"],
+        )
+    )
+
+
 def system_entry(message: str, *, level: str = LogLevel.INFO, step: str = "system") -> Entry:
     """A line the platform writes itself (not a tool's output)."""
     return {

@@ -58,12 +58,18 @@ def _send(group: str, message: dict[str, Any]) -> None:
 
 
 def publish_lines(build_id: Any, lines: Sequence[BuildLogLine]) -> None:
-    if not lines:
+    """Stored lines, after their commit."""
+    publish_messages(build_id, [line_message(line) for line in lines])
+
+
+def publish_messages(build_id: Any, messages: list[dict[str, Any]]) -> None:
+    """LogMessages (numbered, not necessarily stored yet) to the build's stream clients."""
+    if not messages:
         return
     try:
-        _send(group_name(build_id), {"type": LINES_EVENT, "lines": [line_message(line) for line in lines]})
+        _send(group_name(build_id), {"type": LINES_EVENT, "lines": messages})
     except Exception:
-        logger.warning("could not publish %d log lines of build %s", len(lines), build_id, exc_info=True)
+        logger.warning("could not publish %d log lines of build %s", len(messages), build_id, exc_info=True)
 
 
 def publish_finished(build_id: Any, status: str) -> None:

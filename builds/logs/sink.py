@@ -1,4 +1,21 @@
-"""Collects a running build's log lines, masks secrets, stores them in batches, caps the size."""
+"""A running build's log: numbered, masked, published at once, stored in batches, capped in size.
+
+The sink is the build's only writer while it runs, so it numbers the lines itself. Each line is
+published to the stream clients right away (a publisher thread, so a slow channel layer never
+delays reading the build's output) and stored in batches by a flusher thread.
+
+Bounds, so that no build can take the worker's memory or the database with it:
+- A tool's line is at most BUILD_LOG_MAX_LINE_BYTES (the executor drops the rest while reading).
+- At most BUILD_LOG_MAX_LINES lines and BUILD_LOG_MAX_BYTES bytes are stored: the head whole, then a
+  marker, then the tail. Past the cap, lines are still published but only the newest (the tail)
+  are kept, in memory, and stored when the build ends; the middle is never written at all.
+- The queues to the publisher and the flusher hold at most `buffer_lines` lines: a build that
+  prints faster waits (`emit` blocks, so the executor stops reading its output and the build
+  process blocks on its next write).
+
+A worker that dies loses at most what it had not stored yet: up to `buffer_lines` lines, usually
+the last BUILD_LOG_FLUSH_SECONDS.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +29,21 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from builds.logs.messages import Entry
-from builds.logs.store import append_lines, close_log, drop_range, mark_truncated
+from builds.logs import publish, store
+from builds.logs.messages import Entry, numbered_message
+from builds.models import LogLevel
 
 logger = logging.getLogger(__name__)
 
 MASK = "****"
 FLUSH_BATCH = 500
+BUFFER_LINES = 5000
+SECRET_PREFIX_MIN = 8  # a line cut in the middle of a secret must not show its first characters either
+Line = tuple[int, Entry]
 
 
 class LogSink:
-    """Thread-safe; a background thread flushes every BUILD_LOG_FLUSH_SECONDS."""
+    """Thread-safe. `close()` stores what is left and, with a status, ends the log."""
 
     def __init__(
         self,
@@ -32,49 +53,143 @@ class LogSink:
         max_lines: int | None = None,
         max_bytes: int | None = None,
         flush_seconds: float | None = None,
+        buffer_lines: int = BUFFER_LINES,
     ):
         self.build_id = build_id
         self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
         self.max_lines = max_lines or settings.BUILD_LOG_MAX_LINES
         self.max_bytes = max_bytes or settings.BUILD_LOG_MAX_BYTES
         self.flush_seconds = flush_seconds if flush_seconds is not None else settings.BUILD_LOG_FLUSH_SECONDS
-        self._buffer: list[Entry] = []
-        self._lock = threading.Lock()
+        self.buffer_lines = buffer_lines
+        self._next_seq = store.next_seq(build_id)
+        self._lock = threading.Condition()
         self._flush_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
-        # Cap bookkeeping: the head is kept whole, then a marker, then a rolling tail.
-        self._head_lines = 0
-        self._head_bytes = 0
-        self._head_closed = False
-        self._marker_seq: int | None = None
-        self._tail: deque[tuple[int, int]] = deque()
+        self._closing = False
+        self._to_publish: list[Line] = []
+        self._to_store: list[Line] = []
+        # The cap: the head is stored whole; the lines after it are kept here too until the cap is
+        # reached (then they become the tail, dropped from the front and stored at the end).
+        self._stored_lines = self._stored_bytes = 0
+        self._head_lines = self._head_bytes = 0
+        self._head_full = False
+        self._tail: deque[tuple[int, Entry, int]] = deque()
         self._tail_bytes = 0
-        self._dropped_up_to = 0
-        self._thread = threading.Thread(target=self._run, name=f"logsink-{build_id}", daemon=True)
-        self._thread.start()
+        self._marker_seq: int | None = None
+        self._publisher = threading.Thread(target=self._publish_forever, name=f"logpublish-{build_id}", daemon=True)
+        self._flusher = threading.Thread(target=self._flush_forever, name=f"logsink-{build_id}", daemon=True)
+        self._publisher.start()
+        self._flusher.start()
 
+    # --- in ----------------------------------------------------------------------------------
     def mask(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         return text
 
-    def emit(self, message: str, *, level: str = "INFO", metadata: dict[str, str] | None = None) -> None:
+    def emit(
+        self, message: str, *, level: str = LogLevel.INFO, metadata: dict[str, str] | None = None, cut_bytes: int = 0
+    ) -> None:
+        """A line of the build's log; `cut_bytes`: how much of the tool's line was dropped."""
+        text = self.mask(message)
+        if cut_bytes:
+            text = f"{self._mask_cut_secret(text)} … [line cut: {cut_bytes} more bytes]"
         entry: Entry = {
             "timestamp": timezone.now(),
             "level": level,
-            "message": self.mask(message),
+            "message": text,
             "metadata": {k: self.mask(str(v)) for k, v in (metadata or {}).items()},
         }
         with self._lock:
-            self._buffer.append(entry)
-            if len(self._buffer) >= FLUSH_BATCH:
-                self._wake.set()
+            while not self._closing and (
+                len(self._to_publish) >= self.buffer_lines or len(self._to_store) >= self.buffer_lines
+            ):
+                self._lock.wait(1.0)  # back-pressure: the build waits for the publisher and the flusher
+            seq, self._next_seq = self._next_seq, self._next_seq + 1
+            self._to_publish.append((seq, entry))
+            capped_now = self._keep(seq, entry)
+            self._lock.notify_all()
+        if capped_now:
+            self._drop_the_middle()
 
-    def _run(self) -> None:
-        while not self._closed:
-            self._wake.wait(self.flush_seconds)
-            self._wake.clear()
+    def _mask_cut_secret(self, text: str) -> str:
+        """A line cut inside a secret ends with the secret's first characters: mask those too."""
+        for secret in self.secrets:
+            for length in range(min(len(secret) - 1, len(text)), SECRET_PREFIX_MIN - 1, -1):
+                if text.endswith(secret[:length]):
+                    return text[:-length] + MASK
+        return text
+
+    # --- the cap (under _lock) -----------------------------------------------------------------
+    def _keep(self, seq: int, entry: Entry) -> bool:
+        """Queues the line for storing, or keeps it in the tail; True when this line hits the cap."""
+        size = len(entry["message"].encode())
+        capped_now = False
+        if self._marker_seq is None:
+            if self._stored_lines + 1 <= self.max_lines and self._stored_bytes + size <= self.max_bytes:
+                self._to_store.append((seq, entry))
+                self._stored_lines += 1
+                self._stored_bytes += size
+                if (
+                    not self._head_full
+                    and self._head_lines + 1 <= self.max_lines // 2
+                    and self._head_bytes + size <= self.max_bytes // 2
+                ):
+                    self._head_lines += 1
+                    self._head_bytes += size
+                    return False
+                self._head_full = True
+                self._tail.append((seq, entry, size))
+                self._tail_bytes += size
+                return False
+            # The first line over the cap: the first line after the head is where lines go missing.
+            self._marker_seq = self._tail[0][0] if self._tail else seq
+            capped_now = True
+        self._tail.append((seq, entry, size))
+        self._tail_bytes += size
+        while self._tail and (
+            len(self._tail) > self.max_lines - self._head_lines - 1
+            or self._tail_bytes > self.max_bytes - self._head_bytes
+        ):
+            _, _, dropped = self._tail.popleft()
+            self._tail_bytes -= dropped
+        return capped_now
+
+    def _drop_the_middle(self) -> None:
+        """Once, at the cap: the stored lines after the head go; the marker takes the first one's place."""
+        with self._flush_lock:
+            self._store_pending()
+            assert self._marker_seq is not None
+            store.drop_range(self.build_id, after_seq=self._marker_seq - 1, up_to_seq=self._next_seq)
+            marker: Entry = {
+                "timestamp": timezone.now(),
+                "level": LogLevel.WARN,
+                "message": (
+                    f"[log truncated: this build printed more than {self.max_lines} lines or {self.max_bytes} bytes; "
+                    "the first and the last lines are kept]"
+                ),
+                "metadata": dict(store.TRUNCATION_METADATA),
+            }
+            store.write_lines(self.build_id, [(self._marker_seq, marker)])
+
+    # --- out ---------------------------------------------------------------------------------
+    def _publish_forever(self) -> None:
+        while True:
+            with self._lock:
+                while not self._to_publish and not self._closing:
+                    self._lock.wait()
+                batch, self._to_publish = self._to_publish, []
+                self._lock.notify_all()
+            if not batch:
+                return
+            publish.publish_messages(self.build_id, [numbered_message(self.build_id, seq, e) for seq, e in batch])
+
+    def _flush_forever(self) -> None:
+        while True:
+            with self._lock:
+                if not self._closing and len(self._to_store) < FLUSH_BATCH:
+                    self._lock.wait(self.flush_seconds)
+                if self._closing:
+                    return
             try:
                 self.flush()
             except Exception:
@@ -83,69 +198,28 @@ class LogSink:
                 close_old_connections()
 
     def flush(self) -> None:
+        """Stores the queued lines now (the flusher does it every BUILD_LOG_FLUSH_SECONDS)."""
         with self._flush_lock:
-            with self._lock:
-                batch, self._buffer = self._buffer, []
-            if batch:
-                self._store(batch)
+            self._store_pending()
+
+    def _store_pending(self) -> None:
+        with self._lock:
+            batch, self._to_store = self._to_store, []
+            self._lock.notify_all()
+        store.write_lines(self.build_id, batch)  # a failure loses this batch only; the build goes on
 
     def close(self, *, status: str | None = None) -> None:
-        """Stores what is left; with `status`, then ends the log (the stream's end event)."""
-        self._closed = True
-        self._wake.set()
-        self._thread.join(timeout=10)
-        self.flush()
+        """Publishes and stores what is left (the tail of a capped log too); with `status`, ends the log."""
+        with self._lock:
+            if self._closing:
+                return  # closed already
+            self._closing = True
+            self._lock.notify_all()
+        self._publisher.join(timeout=30)
+        self._flusher.join(timeout=30)
+        with self._flush_lock:
+            self._store_pending()
+            if self._marker_seq is not None:
+                store.write_lines(self.build_id, [(seq, e) for seq, e, _ in self._tail if seq > self._marker_seq])
         if status is not None:
-            close_log(self.build_id, status)
-
-    # --- the size cap ----------------------------------------------------------------------
-    def _store(self, batch: list[Entry]) -> None:
-        """Stores the batch; once the log is over the cap, drops its middle, not its head or tail.
-
-        Nothing is dropped (and no marker written) while the whole log fits. The first dropped
-        line becomes the truncation marker, so the marker sits exactly where lines are missing.
-        """
-        stored = append_lines(self.build_id, batch)
-        head_line_cap, head_byte_cap = self.max_lines // 2, self.max_bytes // 2
-        for line in stored:
-            size = len(line.message.encode())
-            if (
-                not self._head_closed
-                and self._head_lines + 1 <= head_line_cap
-                and self._head_bytes + size <= head_byte_cap
-            ):
-                self._head_lines += 1
-                self._head_bytes += size
-            else:
-                self._head_closed = True
-                self._tail.append((line.seq, size))
-                self._tail_bytes += size
-        marker = 1 if self._marker_seq is not None else 0
-
-        def over(extra: int) -> bool:
-            return (
-                self._head_lines + len(self._tail) + extra > self.max_lines
-                or self._head_bytes + self._tail_bytes > self.max_bytes
-            )
-
-        if not over(marker):
-            return
-        dropped: list[int] = []
-        while self._tail and over(1):
-            seq, size = self._tail.popleft()
-            self._tail_bytes -= size
-            dropped.append(seq)
-        if not dropped:
-            return
-        if self._marker_seq is None:
-            self._marker_seq = dropped[0]
-            mark_truncated(
-                self.build_id,
-                seq=self._marker_seq,
-                message=(
-                    f"[log truncated: this build printed more than {self.max_lines} lines or "
-                    f"{self.max_bytes} bytes; the first and the last lines are kept]"
-                ),
-            )
-        drop_range(self.build_id, after_seq=max(self._marker_seq, self._dropped_up_to), up_to_seq=dropped[-1])
-        self._dropped_up_to = dropped[-1]
+            store.close_log(self.build_id, status)

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 
 from builds.logs import publish
 from builds.logs.messages import Entry
@@ -42,6 +43,35 @@ def append_lines(build_id: Any, entries: Sequence[Entry]) -> list[BuildLogLine]:
         )
         transaction.on_commit(lambda: publish.publish_lines(build_id, lines))
     return lines
+
+
+def write_lines(build_id: Any, lines: Sequence[tuple[int, Entry]]) -> None:
+    """Stores lines the running build's sink numbered itself (and already published).
+
+    log_line_count follows the highest seq, so that a line appended by anyone else later (the
+    janitor, say) gets a seq after them.
+    """
+    if not lines:
+        return
+    with transaction.atomic():
+        BuildLogLine.objects.bulk_create(
+            BuildLogLine(
+                build_id=build_id,
+                seq=seq,
+                timestamp=e["timestamp"],
+                level=e["level"],
+                message=e["message"],
+                metadata=e.get("metadata") or {},
+            )
+            for seq, e in lines
+        )
+        last = max(seq for seq, _ in lines)
+        Build.objects.filter(pk=build_id).update(log_line_count=Greatest(F("log_line_count"), last))
+
+
+def next_seq(build_id: Any) -> int:
+    """The seq the build's next line gets (a sink reads it once, then numbers lines itself)."""
+    return (Build.objects.filter(pk=build_id).values_list("log_line_count", flat=True).first() or 0) + 1
 
 
 def close_log(build_id: Any, status: str, last_entries: Sequence[Entry] = ()) -> None:

@@ -35,7 +35,7 @@ class Build(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="builds")
     build_number = models.PositiveIntegerField()
     git_branch = models.CharField(max_length=255)
-    git_commit = models.CharField(max_length=40, null=True, blank=True)
+    git_commit = models.CharField(max_length=64, null=True, blank=True)  # SHA-1 or SHA-256, or a prefix
     build_args = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=BuildStatus, default=BuildStatus.QUEUED)
     error_message = models.TextField(null=True, blank=True)
@@ -44,7 +44,7 @@ class Build(models.Model):
     retry_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     # Filled by the engine.
-    source_commit = models.CharField(max_length=40, null=True, blank=True)
+    source_commit = models.CharField(max_length=64, null=True, blank=True)
     current_step = models.PositiveIntegerField(null=True, blank=True)
     total_steps = models.PositiveIntegerField(null=True, blank=True)
     step_name = models.CharField(max_length=500, blank=True, default="")

@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from imagefactory.core.crypto import EncryptedTextField
+from imagefactory.core.crypto import EncryptedSecretsField, EncryptedTextField
 from tenants.models import Tenant, TenantManager
 
 
@@ -25,6 +25,8 @@ class Project(models.Model):
     git_username = EncryptedTextField(blank=True, default="")
     git_password = EncryptedTextField(blank=True, default="")
     git_ssh_private_key = EncryptedTextField(blank=True, default="")
+    # Build secrets (name -> value) for RUN --mount=type=secret,id=NAME; never shown, never in a layer.
+    secrets = EncryptedSecretsField()
     build_timeout_seconds = models.PositiveIntegerField(default=settings.DEFAULT_BUILD_TIMEOUT_SECONDS)
     # Next build_number minus one; bumped under a row lock so numbers never repeat or skip.
     build_counter = models.PositiveIntegerField(default=0, editable=False)

@@ -48,6 +48,7 @@ def spec_for(build: Build) -> BuildSpec:
     return BuildSpec(
         build_id=str(build.pk),
         build_number=build.build_number,
+        tenant_id=str(build.tenant_id),
         repository_url=project.repository_url,
         git_branch=build.git_branch,
         git_commit=build.git_commit,
@@ -61,6 +62,7 @@ def spec_for(build: Build) -> BuildSpec:
         git_username=project.git_username,
         git_password=project.git_password,
         git_ssh_private_key=project.git_ssh_private_key,
+        build_secrets=dict(project.secrets),
     )
 
 
@@ -72,10 +74,11 @@ class EngineReporter:
         self.sink = sink
         self.current_step = 0
 
-    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "") -> None:
+    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "", cut_bytes: int = 0) -> None:
         self.sink.emit(
             message,
             level=level,
+            cut_bytes=cut_bytes,
             metadata={
                 "step": step,
                 "step_name": step_name or step,
@@ -133,7 +136,7 @@ def _run_claimed(build: Build, worker: str) -> Executor | None:
     """Runs the build and records how it ended; returns the executor for later housekeeping."""
     build = Build.objects.select_related("project").get(pk=build.pk)
     spec = spec_for(build)
-    sink = LogSink(build.pk, secrets=spec.secrets)
+    sink = LogSink(build.pk, secrets=spec.sensitive_values)
     reporter = EngineReporter(build, sink)
     started = time.monotonic()
     executor = ended = None

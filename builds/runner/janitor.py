@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from builds.executors.process import kill_orphaned_processes
+from builds.executors.sandbox import kill_orphaned_cgroups
 from builds.logs.messages import system_entry
 from builds.logs.store import close_log
 from builds.models import Build, FailureKind, LogLevel
@@ -56,6 +57,9 @@ def sweep() -> None:
     orphans = kill_orphaned_processes()
     if orphans:
         logger.warning("killed %d build processes left behind by a dead worker", orphans)
+    orphaned_steps = kill_orphaned_cgroups()
+    if orphaned_steps:
+        logger.warning("killed the sandboxed RUN steps of %d builds of a dead worker", orphaned_steps)
     lost_before = timezone.now() - timedelta(seconds=settings.BUILD_LOST_AFTER_SECONDS)
     for build in reap_lost_builds(lost_before=lost_before):
         logger.warning("reaped build %s of worker %s", build.pk, build.worker)

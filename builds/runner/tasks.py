@@ -3,11 +3,27 @@
 In the embedded default the same functions run in the server's thread pool (imagefactory/core/jobs.py).
 """
 
+import logging
+
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
+from django.core.exceptions import ImproperlyConfigured
 
 from builds import jobs
 from builds.runner import engine, janitor
+from builds.runner.host import check_build_host
+
+logger = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def refuse_an_unfit_host(**kwargs: object) -> None:
+    """A worker whose host cannot sandbox builds stops here, before it takes one."""
+    try:
+        check_build_host()
+    except ImproperlyConfigured as problem:
+        logger.critical("%s", problem)
+        raise SystemExit(1) from problem  # Celery swallows exceptions of signal handlers, not this
 
 
 @worker_ready.connect

@@ -68,7 +68,8 @@ def create_build(
             retry_after=30,
             details={"reason": "queue_full", "limit": tenant.queued_build_limit},
         )
-    Project.objects.filter(pk=project.pk).update(build_counter=F("build_counter") + 1)
+    if not Project.objects.filter(pk=project.pk).update(build_counter=F("build_counter") + 1):
+        raise NotFound("Project not found")  # deleted since the request looked it up
     number = Project.objects.filter(pk=project.pk).values_list("build_counter", flat=True).get()
     return Build.objects.create(
         tenant=tenant,

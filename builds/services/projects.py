@@ -7,8 +7,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from builds.models import Build, BuildStatus, Project
+from builds.validators import registry_host, repository_host
 from imagefactory.core.errors import Conflict
 from tenants.models import Tenant
+
+GIT_CREDENTIALS = ("git_username", "git_password", "git_ssh_private_key")
+REGISTRY_CREDENTIALS = ("registry_username", "registry_password")
 
 
 def _name_taken(name: str) -> Conflict:
@@ -25,11 +29,33 @@ def create_project(*, tenant: Tenant, **fields: Any) -> Project:
         raise _name_taken(fields.get("name", "")) from None
 
 
+def _registry_of(image_repository: str) -> str:
+    return registry_host(image_repository) if image_repository else ""
+
+
+def _unbound_credentials(current: Project, fields: dict[str, Any]) -> dict[str, str]:
+    """Credentials are bound to the host they were given for: a new host drops those not given anew.
+
+    Otherwise whoever may edit a project could point it at a host they control and have the next
+    build send the stored password there.
+    """
+    dropped: dict[str, str] = {}
+    new_url = fields.get("repository_url", current.repository_url)
+    if repository_host(new_url) != repository_host(current.repository_url):
+        dropped.update({name: "" for name in GIT_CREDENTIALS if name not in fields})
+    new_repository = fields.get("image_repository", current.image_repository)
+    if _registry_of(new_repository) != _registry_of(current.image_repository):
+        dropped.update({name: "" for name in REGISTRY_CREDENTIALS if name not in fields})
+    return dropped
+
+
 def update_project(*, project: Project, **fields: Any) -> Project:
-    for name, value in fields.items():
-        setattr(project, name, value)
     try:
         with transaction.atomic():
+            current = Project.objects.select_for_update().get(pk=project.pk)
+            fields.update(_unbound_credentials(current, fields))
+            for name, value in fields.items():
+                setattr(project, name, value)
             # Only what the request changed: two PATCHes of different fields both stick.
             project.save(update_fields=[*fields, "updated_at"])
     except IntegrityError:

@@ -71,6 +71,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -160,7 +161,9 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
             await self._close_with_error(refusal)
             return
         self.build_id = build.pk
-        self.cursor = StreamCursor(since, buffer_limit=settings.STREAM_MAX_LAG_LINES)
+        self.cursor = StreamCursor(
+            since, buffer_limit=settings.STREAM_MAX_LAG_LINES, gap_grace_seconds=settings.STREAM_GAP_GRACE_SECONDS
+        )
         self.sent_seq = since  # the last line really written to the client (the cursor hands out ahead)
         self.finished_event = asyncio.Event()  # the worker's end event (see _settle)
         self.wake = asyncio.Event()
@@ -215,14 +218,13 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
     async def _pump(self) -> None:
         try:
             while not self.closed:
-                step = self.cursor.next_step()
+                step = self.cursor.next_step(time.monotonic())
                 if isinstance(step, Wait):
-                    await self.wake.wait()
-                    self.wake.clear()
+                    await self._wait_for_news(step.until)
                 elif isinstance(step, ReadStore):
                     token = self.cursor.store_read_started()
                     lines = await self._lines_after(step.after_seq)
-                    self.cursor.stored(lines, token=token, complete=len(lines) < REPLAY_CHUNK)
+                    self.cursor.stored(lines, token=token, complete=len(lines) < REPLAY_CHUNK, now=time.monotonic())
                 elif isinstance(step, Send):
                     if not await self._wait_for_room():
                         return
@@ -238,6 +240,15 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("log stream of build %s failed", self.build_id)
             await self.close(code=1011)
+
+    async def _wait_for_news(self, until: float | None) -> None:
+        """Until something arrives (a live line, the end), or until `until` to look at the store again."""
+        try:
+            timeout = None if until is None else max(0.0, until - time.monotonic())
+            await asyncio.wait_for(self.wake.wait(), timeout)
+        except TimeoutError:
+            pass
+        self.wake.clear()
 
     def _too_far_behind(self) -> bool:
         return not self.cursor.replaying and self.cursor.newest - self.sent_seq > settings.STREAM_MAX_LAG_LINES

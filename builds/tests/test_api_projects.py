@@ -22,6 +22,8 @@ RESPONSE_FIELDS = {
     "build_context",
     "image_repository",
     "has_registry_credentials",
+    "has_git_credentials",
+    "secret_names",
     "build_timeout_seconds",
     "created_at",
     "updated_at",
@@ -384,6 +386,107 @@ def test_secrets_are_write_only_and_stored_encrypted(create, owner_api, caplog):
         assert SECRETS[field].strip() not in raw[field] and "rotated-pa55" not in raw[field]
     assert project.registry_password == "rotated-pa55" and project.git_password == SECRETS["git_password"]
     assert not any(secret in caplog.text for secret in [*SECRETS.values(), "rotated-pa55"])
+
+
+def test_build_secrets_are_write_only_stored_encrypted_and_listed_by_name(create, owner_api):
+    created = create(secrets={"NPM_TOKEN": "npm-t0ken-value", "pip.conf": "[global]\ntoken = pip-t0ken"})
+    assert created.status_code == 201, created.content
+    project_id = created.json()["id"]
+    patched = owner_api.patch(f"/api/v1/projects/{project_id}", {"secrets": {"NPM_TOKEN": "n3w-t0ken"}}, format="json")
+
+    for response in (created, owner_api.get(f"/api/v1/projects/{project_id}"), patched):
+        text = response.content.decode()
+        assert "t0ken" not in text and '"secrets"' not in text
+    assert created.json()["secret_names"] == ["NPM_TOKEN", "pip.conf"]
+    assert patched.json()["secret_names"] == ["NPM_TOKEN"]  # the request's mapping replaces the stored one
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT secrets FROM builds_project WHERE id = %s",
+            [uuid.UUID(project_id).hex if connection.vendor == "sqlite" else project_id],
+        )
+        raw = cursor.fetchone()[0]
+    assert raw and "t0ken" not in raw and "NPM_TOKEN" not in raw  # names are secret at rest too
+    assert Project.objects.get(pk=project_id).secrets == {"NPM_TOKEN": "n3w-t0ken"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"bad name": "x"},
+        {"": "x"},
+        {"-leading-dash": "x"},
+        {"A" * 65: "x"},
+        {"TOKEN": 5},
+        {"TOKEN": ""},
+        ["TOKEN"],
+        "TOKEN=x",
+        {f"S{n}": "x" for n in range(33)},
+    ],
+)
+def test_build_secrets_validation(create, value):
+    assert_field_error(create(secrets=value), "secrets")
+
+
+# --- credentials are bound to the host they were given for -------------------------------------
+
+GIT_CREDENTIALS = {"git_username": "gitbot", "git_password": "git-pa55-word"}
+REGISTRY_CREDENTIALS = {"registry_username": "robot", "registry_password": "reg-pa55-word"}
+
+
+@pytest.mark.parametrize(
+    ("change", "keeps"),
+    [
+        ({"repository_url": "https://git.attacker.example/team/app.git"}, False),
+        ({"repository_url": "https://git.example.com:8443/team/app.git"}, False),  # another port, another host
+        ({"repository_url": "git@git.attacker.example:team/app.git"}, False),
+        ({"repository_url": "https://git.example.com/other/app.git"}, True),  # same host, other path
+        ({"repository_url": "https://GIT.example.com/team/app.git"}, True),
+        ({"name": "renamed"}, True),
+    ],
+)
+def test_a_new_repository_host_drops_the_git_credentials(create, owner_api, change, keeps):
+    project_id = create(**GIT_CREDENTIALS).json()["id"]
+
+    response = owner_api.patch(f"/api/v1/projects/{project_id}", change, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["has_git_credentials"] is keeps
+    project = Project.objects.get(pk=project_id)
+    assert (project.git_username, project.git_password) == (
+        (GIT_CREDENTIALS["git_username"], GIT_CREDENTIALS["git_password"]) if keeps else ("", "")
+    )
+
+
+def test_a_new_repository_host_keeps_credentials_given_with_it(create, owner_api):
+    project_id = create(**GIT_CREDENTIALS).json()["id"]
+
+    response = owner_api.patch(
+        f"/api/v1/projects/{project_id}",
+        {"repository_url": "https://git.other.example/team/app.git", "git_username": "new", "git_password": "n3w"},
+        format="json",
+    )
+
+    assert response.json()["has_git_credentials"] is True
+    assert Project.objects.get(pk=project_id).git_password == "n3w"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "keeps"),
+    [
+        ("registry.example.com/team/app", "registry.attacker.example/team/app", False),
+        ("registry.example.com/team/app", "registry.example.com/team/other", True),
+        ("registry.example.com/team/app", "team/app", False),  # Docker Hub is another registry
+        ("registry.example.com/team/app", "", False),
+    ],
+)
+def test_a_new_registry_host_drops_the_registry_credentials(create, owner_api, old, new, keeps):
+    project_id = create(image_repository=old, **REGISTRY_CREDENTIALS).json()["id"]
+
+    response = owner_api.patch(f"/api/v1/projects/{project_id}", {"image_repository": new}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["has_registry_credentials"] is keeps
+    assert bool(Project.objects.get(pk=project_id).registry_password) is keeps
 
 
 # --- pagination -----------------------------------------------------------------------------

@@ -96,13 +96,17 @@ def test_git_branch_valid_names_are_stored_verbatim(create, name):
 
 
 @pytest.mark.parametrize(
-    "value", ["abc123", "a" * 41, "abcdefg", "", " abc1234", "abc1234\n", 1234567, True, ["abc1234"]]
+    "value", ["abc123", "a" * 65, "abcdefg", "", " abc1234", "abc1234\n", 1234567, True, ["abc1234"]]
 )
 def test_git_commit_rules(create, value):
     _invalid(create(git_commit=value), "git_commit")
 
 
-@pytest.mark.parametrize(("value", "stored"), [("abc1234", "abc1234"), ("A" * 40, "a" * 40), (None, None)])
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [("abc1234", "abc1234"), ("A" * 40, "a" * 40), ("B" * 64, "b" * 64), ("c" * 41, "c" * 41), (None, None)],
+    ids=["short", "sha1", "sha256", "sha256-prefix", "none"],
+)
 def test_git_commit_valid(create, value, stored):
     response = create(git_commit=value)
 

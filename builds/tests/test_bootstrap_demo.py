@@ -101,9 +101,9 @@ def test_the_demo_repository_is_a_real_git_repo_with_dockerfile_and_busybox(sett
     tracked = subprocess.run(
         ["git", "ls-tree", "-r", "--name-only", "main"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert {"Dockerfile", "busybox"} <= set(tracked)
+    assert {"Dockerfile", "rootfs/bin/busybox", "rootfs/proc/.keep"} <= set(tracked)
     dockerfile = subprocess.run(
         ["git", "show", "main:Dockerfile"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout
     assert dockerfile.lstrip().startswith("FROM scratch") or "\nFROM scratch" in dockerfile
-    assert (repo / "busybox").stat().st_mode & 0o111  # executable, as git recorded it
+    assert (repo / "rootfs" / "bin" / "busybox").stat().st_mode & 0o111  # executable, as git recorded it

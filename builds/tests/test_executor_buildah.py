@@ -12,7 +12,6 @@ import pytest
 from builds.executors.base import BuildSpec, BuildUserError
 from builds.executors.buildah import STEP_LINE, BuildahExecutor, is_insecure_registry
 from builds.executors.commands import classify
-from builds.executors.git import git_env
 from builds.validators import tag_safe
 from testing import GitRepo, run_step, unique_token
 
@@ -102,8 +101,8 @@ class CollectingReporter:
     progress_seen: list[tuple[int, int | None, str]] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
 
-    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "") -> None:
-        self.lines.append((level, step, message))
+    def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "", cut_bytes: int = 0) -> None:
+        self.lines.append((level, step, message + (f" [cut {cut_bytes}]" if cut_bytes else "")))
 
     def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None:
         self.progress_seen.append((current_step, total_steps, step_name))
@@ -115,8 +114,12 @@ class CollectingReporter:
         return [message for _, _, message in self.lines]
 
 
+TENANT = "tenant-unit"
+
+
 def spec_for(repo: GitRepo, image_repository: str, **fields) -> BuildSpec:
     return BuildSpec(
+        tenant_id=TENANT,
         build_id=unique_token(),
         build_number=7,
         repository_url=repo.url,
@@ -214,7 +217,9 @@ def test_executor_reports_a_failing_step(executor_run, tmp_path, registry):
 # --- the layer cache stays bounded ----------------------------------------------------------
 
 
-def images_in(storage: Path, settings) -> list[str]:
+def images_in(settings, tenant: str = TENANT) -> list[str]:
+    """The images in the tenant's own layer storage."""
+    storage, run = Path(settings.BUILDAH_STORAGE_ROOT) / tenant, Path(settings.BUILDAH_RUN_ROOT) / tenant
     result = subprocess.run(
         [
             settings.BUILDAH_BINARY,
@@ -223,7 +228,7 @@ def images_in(storage: Path, settings) -> list[str]:
             "--root",
             str(storage),
             "--runroot",
-            settings.BUILDAH_RUN_ROOT,
+            str(run),
             "images",
             "--all",
             "--quiet",
@@ -242,16 +247,17 @@ def test_cleanup_prunes_the_layer_cache_when_over_the_limit(executor_run, tmp_pa
     repo = GitRepo(tmp_path / "repo")
     repo.commit_dockerfile(run_step(f"echo cached-{unique_token()}"))
     result, _, _ = executor_run(spec_for(repo, ""))  # not pushed: its layers stay in the cache
-    assert result.image_digest is None and images_in(tmp_path / "storage", settings)
+    assert result.image_digest is None and images_in(settings)
 
     settings.BUILD_CACHE_MAX_BYTES = limit
     BuildahExecutor.from_settings(settings).cleanup()  # the limit is read when an executor is made
 
-    assert (images_in(tmp_path / "storage", settings) == []) is pruned
+    assert (images_in(settings) == []) is pruned
 
 
 def test_secrets_include_the_encoded_forms_tools_print():
     spec = BuildSpec(
+        tenant_id=TENANT,
         build_id="b",
         build_number=1,
         repository_url="https://deploy:p%40ss-url@git.example.com/team/app.git",
@@ -266,60 +272,9 @@ def test_secrets_include_the_encoded_forms_tools_print():
         git_password="git-pw",
     )
 
-    secrets = spec.secrets
+    secrets = spec.sensitive_values
 
     assert {"s3cret/pass", "s3cret%2Fpass", "git-pw", "p%40ss-url", "p@ss-url"} <= set(secrets)
     assert base64.b64encode(b"robot:s3cret/pass").decode() in secrets
     assert base64.b64encode(b"deploy:git-pw").decode() in secrets
     assert "robot" not in secrets and "deploy" not in secrets  # user names are not secret
-
-
-def test_https_credentials_reach_git_through_askpass_not_the_command_line(tmp_path):
-    """git's own credential prompt (what `git clone` of a private https repository runs) gets them."""
-    spec = BuildSpec(
-        build_id="b",
-        build_number=1,
-        repository_url="https://git.example.com/team/app.git",
-        git_branch="main",
-        git_commit=None,
-        default_branch="main",
-        dockerfile_path="Dockerfile",
-        build_context=".",
-        git_username="deploy-bot",
-        git_password="pa ss'w\"ord",
-    )
-    env = git_env(spec, tmp_path)
-
-    asked = subprocess.run(
-        ["git", "credential", "fill"],
-        input="protocol=https\nhost=git.example.com\n\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-
-    assert "username=deploy-bot\n" in asked.stdout and "password=pa ss'w\"ord\n" in asked.stdout
-    assert "pa ss" not in env["GIT_ASKPASS"] and "pa ss" not in (tmp_path / "askpass.sh").read_text()
-
-
-def test_an_ssh_key_is_written_private_and_handed_to_git(tmp_path):
-    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----"
-    spec = BuildSpec(
-        build_id="b",
-        build_number=1,
-        repository_url="git@git.example.com:team/app.git",
-        git_branch="main",
-        git_commit=None,
-        default_branch="main",
-        dockerfile_path="Dockerfile",
-        build_context=".",
-        git_ssh_private_key=key,
-    )
-
-    env = git_env(spec, tmp_path)
-
-    key_file = tmp_path / "id_key"
-    assert key_file.read_text() == key + "\n" and key_file.stat().st_mode & 0o777 == 0o600
-    assert env["GIT_SSH_COMMAND"].startswith(f"ssh -i {key_file} ") and "IdentitiesOnly=yes" in env["GIT_SSH_COMMAND"]
-    assert not (tmp_path / "src").exists()  # outside the checkout, so never in a build context

@@ -38,7 +38,7 @@ def start_in_thread(runner: ProcessRunner, argv: list[str]) -> tuple[threading.T
 
     def target() -> None:
         try:
-            outcome["code"] = runner.run(argv, on_line=outcome["lines"].append)
+            outcome["code"] = runner.run(argv, on_line=lambda line, cut: outcome["lines"].append(line))
         except BaseException as exc:  # noqa: BLE001 — handed to the test thread
             outcome["error"] = exc
 
@@ -50,7 +50,9 @@ def start_in_thread(runner: ProcessRunner, argv: list[str]) -> tuple[threading.T
 def test_run_returns_lines_and_exit_code():
     lines: list[str] = []
 
-    code = ProcessRunner(grace_seconds=1).run(["sh", "-c", "echo out; echo err >&2; exit 3"], on_line=lines.append)
+    code = ProcessRunner(grace_seconds=1).run(
+        ["sh", "-c", "echo out; echo err >&2; exit 3"], on_line=lambda line, cut: lines.append(line)
+    )
 
     assert code == 3
     assert sorted(lines) == ["err", "out"]
@@ -58,7 +60,7 @@ def test_run_returns_lines_and_exit_code():
 
 def test_missing_program_is_a_platform_error():
     with pytest.raises(BuildPlatformError, match="no-such-program-here is not installed"):
-        ProcessRunner(grace_seconds=1).run(["no-such-program-here"], on_line=print)
+        ProcessRunner(grace_seconds=1).run(["no-such-program-here"], on_line=lambda line, cut: None)
 
 
 @pytest.mark.parametrize("shape", ["background and foreground", "setsid child", "ignores SIGTERM"])
@@ -96,7 +98,7 @@ def test_stop_before_run_refuses_to_start():
     runner.stop()
 
     with pytest.raises(BuildInterrupted):
-        runner.run(["true"], on_line=print)
+        runner.run(["true"], on_line=lambda line, cut: None)
 
 
 def test_descendants_include_grandchildren(sleeps):

@@ -6,6 +6,8 @@ import pytest
 
 from builds.stream.cursor import End, ReadStore, Send, StreamCursor, Wait, seq_of
 
+NOW = 100.0  # a monotonic time; the cursor never reads a clock itself
+
 
 def line(seq: int) -> dict:
     return {"message": f"line {seq}", "metadata": {"seq": str(seq)}}
@@ -25,7 +27,7 @@ def replay(cursor: StreamCursor, stored: list[dict]) -> list[int]:
     step = cursor.next_step()
     assert isinstance(step, ReadStore), step
     token = cursor.store_read_started()
-    cursor.stored([item for item in stored if seq_of(item) > step.after_seq], token=token, complete=True)
+    cursor.stored([item for item in stored if seq_of(item) > step.after_seq], token=token, complete=True, now=NOW)
     return sent(cursor.next_step()) if any(seq_of(item) > step.after_seq for item in stored) else []
 
 
@@ -69,7 +71,7 @@ def test_a_live_line_committed_during_the_replay_read_is_sent_once():
     step = cursor.next_step()
     token = cursor.store_read_started()
     cursor.live(lines(6, 8))  # published while the replay query ran; the read saw 1..5 only
-    cursor.stored(lines(1, 5), token=token, complete=True)
+    cursor.stored(lines(1, 5), token=token, complete=True, now=NOW)
 
     assert sent(cursor.next_step()) == [1, 2, 3, 4, 5]
     assert sent(cursor.next_step()) == [6, 7, 8]
@@ -85,7 +87,7 @@ def test_a_gap_in_live_seqs_is_read_from_the_store_in_order():
 
     assert cursor.next_step() == ReadStore(after_seq=3)
     token = cursor.store_read_started()
-    cursor.stored(lines(4, 8), token=token, complete=True)
+    cursor.stored(lines(4, 8), token=token, complete=True, now=NOW)
     assert sent(cursor.next_step()) == [4, 5, 6, 7, 8]
     assert cursor.next_step() == Wait()
 
@@ -107,7 +109,7 @@ def test_the_end_is_sent_only_after_reading_the_lines_stored_before_it():
 
     assert cursor.next_step() == ReadStore(after_seq=2)
     token = cursor.store_read_started()
-    cursor.stored(lines(3, 4), token=token, complete=True)
+    cursor.stored(lines(3, 4), token=token, complete=True, now=NOW)
     assert sent(cursor.next_step()) == [3, 4]
     assert cursor.next_step() == End("success")
 
@@ -117,7 +119,7 @@ def test_a_partial_store_read_asks_for_the_next_chunk():
     cursor.next_step()
     token = cursor.store_read_started()
 
-    cursor.stored(lines(1, 500), token=token, complete=False)
+    cursor.stored(lines(1, 500), token=token, complete=False, now=NOW)
 
     assert sent(cursor.next_step())[-1] == 500
     assert cursor.next_step() == ReadStore(after_seq=500)
@@ -131,37 +133,58 @@ def test_a_reason_to_read_arriving_during_a_read_keeps_the_store_wanted():
     step = cursor.next_step()
     token = cursor.store_read_started()
     cursor.finish("failed")  # arrives while the gap read runs
-    cursor.stored([line(3), line(4)], token=token, complete=True)
+    cursor.stored([line(3), line(4)], token=token, complete=True, now=NOW)
 
     assert isinstance(step, ReadStore)
     assert sent(cursor.next_step()) == [3, 4]
     assert cursor.next_step() == ReadStore(after_seq=4)  # the end's own read
 
 
-def test_nothing_stored_after_the_last_line_means_the_lines_are_gone():
-    cursor = StreamCursor()
+def test_a_gap_not_stored_yet_is_read_again_shortly():
+    """Lines are published before they are stored: the store may lag behind the live feed."""
+    cursor = StreamCursor(retry_seconds=0.1, gap_grace_seconds=3)
     replay(cursor, lines(1, 2))
     cursor.next_step()
-    cursor.live([line(5)])  # a gap the store cannot fill: the build and its lines were deleted
+    cursor.live([line(5)])  # 3 and 4 were published to nobody yet stored by nobody
 
-    assert cursor.next_step() == ReadStore(after_seq=2)
-    token = cursor.store_read_started()
-    cursor.stored([], token=token, complete=True)
+    assert cursor.next_step(NOW) == ReadStore(after_seq=2)
+    cursor.stored([], token=cursor.store_read_started(), complete=True, now=NOW)
+    assert cursor.next_step(NOW + 0.05) == Wait(until=NOW + 0.1)  # no busy loop
+    assert cursor.next_step(NOW + 0.1) == ReadStore(after_seq=2)
+    cursor.stored(lines(3, 5), token=cursor.store_read_started(), complete=True, now=NOW + 0.1)
 
-    assert cursor.next_step() == Wait()  # no busy loop; the status poller reports the deletion
+    assert sent(cursor.next_step(NOW + 0.1)) == [3, 4, 5]
 
 
-def test_an_empty_read_is_not_taken_for_a_deletion_when_a_line_arrived_meanwhile():
-    cursor = StreamCursor()
+def test_a_gap_the_store_never_gets_is_skipped_after_the_grace():
+    """The middle of a capped log is published but never stored."""
+    cursor = StreamCursor(retry_seconds=0.1, gap_grace_seconds=3)
     replay(cursor, lines(1, 2))
     cursor.next_step()
-    cursor.live([line(4)])
-    cursor.next_step()
-    token = cursor.store_read_started()
-    cursor.live([line(5)])  # newer than what the read could see
-    cursor.stored([], token=token, complete=True)
+    cursor.live(lines(9, 10))
 
-    assert cursor.next_step() == ReadStore(after_seq=2)
+    for moment in (NOW, NOW + 1, NOW + 2.9):
+        assert cursor.next_step(moment) == ReadStore(after_seq=2)
+        cursor.stored([], token=cursor.store_read_started(), complete=True, now=moment)
+    assert isinstance(cursor.next_step(NOW + 2.95), Wait)
+    cursor.next_step(NOW + 3.0)
+    cursor.stored([], token=cursor.store_read_started(), complete=True, now=NOW + 3.0)
+
+    assert sent(cursor.next_step(NOW + 3.0)) == [9, 10]
+
+
+def test_at_the_end_a_gap_the_store_lacks_is_skipped_at_once():
+    cursor = StreamCursor(gap_grace_seconds=3)
+    replay(cursor, lines(1, 2))
+    cursor.next_step()
+    cursor.live([line(6)])
+    cursor.finish("success")
+
+    assert cursor.next_step(NOW) == ReadStore(after_seq=2)
+    cursor.stored([], token=cursor.store_read_started(), complete=True, now=NOW)
+
+    assert sent(cursor.next_step(NOW)) == [6]
+    assert cursor.next_step(NOW) == End("success")
 
 
 @pytest.mark.parametrize("limit", [3, 10])
@@ -174,5 +197,5 @@ def test_the_live_buffer_is_bounded_and_refilled_from_the_store(limit):
 
     assert cursor.next_step() == ReadStore(after_seq=1)
     token = cursor.store_read_started()
-    cursor.stored(lines(2, 3 + limit), token=token, complete=True)
+    cursor.stored(lines(2, 3 + limit), token=token, complete=True, now=NOW)
     assert sent(cursor.next_step()) == list(range(2, 4 + limit))

@@ -130,7 +130,9 @@ def test_branch_rules_agree_with_git_check_ref_format(name):
         ("ABCDEF0", True),
         ("0" * 40, True),
         ("abc123", False),
-        ("0" * 41, False),
+        ("0" * 64, True),  # a SHA-256 object name
+        ("0" * 41, True),  # a prefix of one
+        ("0" * 65, False),
         ("abc123g", False),
         ("", False),
         (" abc1234", False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -43,3 +44,31 @@ class EncryptedTextField(models.TextField):
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         return encrypt(value) if value else value
+
+
+class EncryptedSecretsField(models.TextField):
+    """A name -> value mapping stored as one Fernet ciphertext of its JSON; Python code sees the dict."""
+
+    # What django-stubs' mypy plugin reports for the attribute (it would say str, from TextField).
+    _pyi_private_set_type: dict[str, str]
+    _pyi_private_get_type: dict[str, str]
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("default", dict)
+        kwargs.setdefault("blank", True)
+        super().__init__(*args, **kwargs)
+
+    def from_db_value(self, value, expression, connection):
+        return self.to_python(decrypt(value)) if value else {}
+
+    def to_python(self, value):
+        if isinstance(value, dict):
+            return value
+        try:
+            loaded = json.loads(value) if value else {}
+        except (TypeError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def get_prep_value(self, value):
+        return encrypt(json.dumps(value, sort_keys=True)) if value else ""

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import User
+from builds.executors.sandbox import MOUNTPOINTS
 from builds.models import Project
 from tenants.models import Membership, Role, Tenant
 from tenants.services import create_tenant
@@ -46,9 +47,13 @@ def demo_repository() -> Path:
         raise CommandError("busybox is not installed; install busybox-static (apt-get install busybox-static).")
     repo.mkdir(parents=True, exist_ok=True)
     shutil.copy(EXAMPLE / "Dockerfile", repo / "Dockerfile")
-    shutil.copy(busybox, repo / "busybox")
+    for mountpoint in MOUNTPOINTS:  # a sandboxed RUN step mounts over these
+        (repo / "rootfs" / mountpoint).mkdir(parents=True, exist_ok=True)
+        (repo / "rootfs" / mountpoint / ".keep").touch()
+    (repo / "rootfs" / "bin").mkdir(exist_ok=True)
+    shutil.copy(busybox, repo / "rootfs" / "bin" / "busybox")
     _git(repo, "init", "--quiet", "--initial-branch=main")
-    _git(repo, "add", "Dockerfile", "busybox")
+    _git(repo, "add", "Dockerfile", "rootfs")
     _git(repo, "commit", "--quiet", "-m", "hello: a FROM scratch busybox image")
     return repo
 
