@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 
 from imagefactory.core import jobs
 
-RUN_BUILD = "builds.run_build"
+RUN_NEXT_BUILDS = "builds.run_next_builds"
 
 
-def queue_build(build_id: Any) -> None:
-    """Asks a worker to run the build (it waits there for a free slot of its tenant).
+def wake_a_worker() -> None:
+    """Asks a free worker to run the builds that are next in line (builds/runner/scheduler.py).
 
     Call through ``transaction.on_commit``: the worker must see the started build.
     """
-    jobs.enqueue(RUN_BUILD, str(build_id), queue=settings.BUILD_QUEUE)
+    jobs.enqueue(RUN_NEXT_BUILDS, queue=settings.BUILD_QUEUE)

@@ -75,6 +75,7 @@ class LogSink:
         self._tail: deque[tuple[int, Entry, int]] = deque()
         self._tail_bytes = 0
         self._marker_seq: int | None = None
+        self._tail_stored_seq = 0  # the tail of a capped log is stored when the build ends, up to here
         self._publisher = threading.Thread(target=self._publish_forever, name=f"logpublish-{build_id}", daemon=True)
         self._flusher = threading.Thread(target=self._flush_forever, name=f"logsink-{build_id}", daemon=True)
         self._publisher.start()
@@ -197,10 +198,39 @@ class LogSink:
             finally:
                 close_old_connections()
 
-    def flush(self) -> None:
-        """Stores the queued lines now (the flusher does it every BUILD_LOG_FLUSH_SECONDS)."""
+    def flush(self, *, tail: bool = False) -> None:
+        """Stores the queued lines now (the flusher does it every BUILD_LOG_FLUSH_SECONDS); with
+        `tail`, also the tail of a capped log so far (when the build is about to end)."""
         with self._flush_lock:
             self._store_pending()
+            if tail:
+                self._store_tail()
+
+    def write_now(self, message: str, *, level: str = LogLevel.INFO, metadata: dict[str, str] | None = None) -> None:
+        """The build's last line, stored at once in the caller's transaction (with its final status),
+        so that a client who sees the build ended finds its whole log."""
+        entry: Entry = {
+            "timestamp": timezone.now(),
+            "level": level,
+            "message": self.mask(message),
+            "metadata": {k: self.mask(str(v)) for k, v in (metadata or {}).items()},
+        }
+        with self._lock:
+            seq, self._next_seq = self._next_seq, self._next_seq + 1
+            self._to_publish.append((seq, entry))
+            self._lock.notify_all()
+        store.write_lines(self.build_id, [(seq, entry)])
+
+    def _store_tail(self) -> None:
+        """Stores the tail lines of a capped log not stored yet (under _flush_lock)."""
+        if self._marker_seq is None:
+            return
+        with self._lock:
+            after = max(self._marker_seq, self._tail_stored_seq)
+            lines = [(seq, e) for seq, e, _ in self._tail if seq > after]
+        if lines:
+            store.write_lines(self.build_id, lines)
+            self._tail_stored_seq = lines[-1][0]
 
     def _store_pending(self) -> None:
         with self._lock:
@@ -219,7 +249,6 @@ class LogSink:
         self._flusher.join(timeout=30)
         with self._flush_lock:
             self._store_pending()
-            if self._marker_seq is not None:
-                store.write_lines(self.build_id, [(seq, e) for seq, e, _ in self._tail if seq > self._marker_seq])
+            self._store_tail()
         if status is not None:
             store.close_log(self.build_id, status)

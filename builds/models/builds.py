@@ -74,6 +74,8 @@ class Build(models.Model):
             models.Index(fields=["tenant", "status", "created_at"], name="build_tenant_status_created"),
             models.Index(fields=["tenant", "project", "created_at"], name="build_tenant_project_created"),
             models.Index(fields=["status", "heartbeat_at"], name="build_status_heartbeat"),
+            # The scheduler's "served longest ago" (builds/runner/scheduler.py): one index seek per tenant.
+            models.Index(fields=["tenant", "-slot_acquired_at"], name="build_tenant_last_slot"),
         ]
 
     def __str__(self) -> str:

@@ -11,11 +11,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.module_loading import import_string
 
+from builds import jobs
 from builds.executors.base import (
     BuildFailed,
     BuildInterrupted,
@@ -74,18 +75,16 @@ class EngineReporter:
         self.sink = sink
         self.current_step = 0
 
+    def metadata(self, step: str, step_name: str = "") -> dict[str, str]:
+        return {
+            "step": step,
+            "step_name": step_name or step,
+            "step_number": str(self.current_step),
+            "container": "builder",
+        }
+
     def line(self, message: str, *, level: str = "INFO", step: str, step_name: str = "", cut_bytes: int = 0) -> None:
-        self.sink.emit(
-            message,
-            level=level,
-            cut_bytes=cut_bytes,
-            metadata={
-                "step": step,
-                "step_name": step_name or step,
-                "step_number": str(self.current_step),
-                "container": "builder",
-            },
-        )
+        self.sink.emit(message, level=level, cut_bytes=cut_bytes, metadata=self.metadata(step, step_name))
 
     def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None:
         self.current_step = current_step
@@ -100,23 +99,29 @@ class EngineReporter:
         reports.record_source_commit(build_id=self.build.pk, commit=commit)
 
 
-def execute_build(build_id: Any) -> None:
-    """The build task's body (Celery or the embedded pool). Safe to call twice: the claim has one winner."""
-    worker = worker_name()
-    build = scheduler.claim_slot(build_id=build_id, worker=worker)
-    if build is None:
-        scheduler.note_waiting(build_id)
-        return
+def run_next_builds() -> int:
+    """The build task's body (Celery or the embedded pool): runs the builds next in line, one after
+    the other, until none may run now; returns how many it ran. Safe to run anywhere, any number of
+    times at once: a build is claimed by one worker only."""
+    worker, ran = worker_name(), 0
+    while (build := scheduler.claim_next(worker=worker)) is not None:
+        if scheduler.next_in_line():
+            jobs.wake_a_worker()  # more builds may run now: a free peer takes the next one
+        _run_one(build, worker)
+        ran += 1
+    scheduler.note_waiting()
+    return ran
+
+
+def _run_one(build: Build, worker: str) -> None:
     build_token, tenant_token = build_id_var.set(str(build.pk)), tenant_id_var.set(str(build.tenant_id))
-    executor = None
     try:
         executor = _run_claimed(build, worker)
     finally:
         build_id_var.reset(build_token)
         tenant_id_var.reset(tenant_token)
-        scheduler.hand_over_slots(build.tenant_id)
     if executor is not None:
-        _cleanup_now_and_then(executor)  # after the slot went to the next build, not before
+        _cleanup_now_and_then(executor)
 
 
 @dataclass(frozen=True)
@@ -148,20 +153,22 @@ def _run_claimed(build: Build, worker: str) -> Executor | None:
         except Exception as exc:  # the worker could not even set the build up (disk, settings)
             logger.exception("could not set up build %s", build.pk)
             outcome = Outcome(Phase.FAILED, f"the worker could not set up the build: {exc}", FailureKind.PLATFORM_ERROR)
-        if outcome.phase is not Phase.CANCELLED:  # a cancel is already stored by the API
-            reports.finish(
-                build_id=build.pk,
-                outcome=outcome.phase,
-                failure_kind=outcome.kind,
-                error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
-                image_reference=outcome.result.image_reference if outcome.result else None,
-                image_digest=outcome.result.image_digest if outcome.result else None,
-            )
-        # The last line tells what the database says, whoever won (us, a cancel, the janitor).
-        ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
-        if ended is not None:
-            level, message = _last_line(ended, time.monotonic() - started)
-            reporter.line(message, level=level, step="system")
+        sink.flush(tail=True)  # the log is stored before the build is seen to end
+        with transaction.atomic():  # the end and its last line, together
+            if outcome.phase is not Phase.CANCELLED:  # a cancel is already stored by the API
+                reports.finish(
+                    build_id=build.pk,
+                    outcome=outcome.phase,
+                    failure_kind=outcome.kind,
+                    error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
+                    image_reference=outcome.result.image_reference if outcome.result else None,
+                    image_digest=outcome.result.image_digest if outcome.result else None,
+                )
+            # The last line tells what the database says, whoever won (us, a cancel, the janitor).
+            ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
+            if ended is not None:
+                level, message = _last_line(ended, time.monotonic() - started)
+                sink.write_now(message, level=level, metadata=reporter.metadata("system"))
     finally:
         sink.close(status=ended.status if ended is not None else None)
     return executor

@@ -15,6 +15,7 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from builds import jobs
 from builds.executors.process import kill_orphaned_processes
 from builds.executors.sandbox import kill_orphaned_cgroups
 from builds.logs.messages import system_entry
@@ -63,15 +64,10 @@ def sweep() -> None:
     lost_before = timezone.now() - timedelta(seconds=settings.BUILD_LOST_AFTER_SECONDS)
     for build in reap_lost_builds(lost_before=lost_before):
         logger.warning("reaped build %s of worker %s", build.pk, build.worker)
-    # A safety net for a lost dispatch: only builds that have waited a while. A fresh waiting build
-    # is still on its way to a worker, and will be handed a slot when a running build ends.
-    tenants = (
-        Build.objects.filter(Phase.WAITING.condition, started_at__lt=lost_before)
-        .values_list("tenant_id", flat=True)
-        .distinct()
-    )
-    for tenant_id in list(tenants):
-        scheduler.hand_over_slots(tenant_id)
+    # A safety net for a lost wake-up: only for builds that have waited a while. A fresh one is
+    # still on its way to a worker, or is taken by the next worker that ends a build.
+    if scheduler.stranded(waiting_before=lost_before):
+        jobs.wake_a_worker()
     purge_expired_records()
 
 

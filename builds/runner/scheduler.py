@@ -1,14 +1,24 @@
-"""Who runs next: each tenant's build slots, given to its waiting builds first come, first served."""
+"""Who runs next: a fair share of the workers between tenants, first come first served within one.
+
+Workers pull. Starting a build only wakes a worker (builds/jobs.py); a free worker then takes the
+build that is next in line, and after each build it takes the next one, until none is left. Next
+in line is the longest-waiting build of the tenant with the fewest running builds, among tenants
+below their own limit of running builds (the fair-usage queue of shared CI runners); between
+tenants running as many, the one served longest ago goes first (round robin). So a tenant with
+twenty builds waiting makes another tenant's single build wait for one free worker at most.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Count, F, OuterRef, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from builds import jobs
 from builds.logs.messages import system_entry
 from builds.logs.store import append_lines
 from builds.models import Build
@@ -16,55 +26,112 @@ from builds.states import Phase, transition
 from tenants.models import Tenant
 
 WAITING_MESSAGE = "waiting for a free build slot"
+CLAIM_ATTEMPTS = 5
 
 
-def first_in_line(tenant: Tenant) -> list[UUID]:
-    """Ids of the waiting builds that the tenant's free slots go to: longest waiting first (FIFO)."""
-    tenant_builds = Build.objects.for_tenant(tenant)
-    free = tenant.running_build_limit - tenant_builds.filter(Phase.RUNNING.condition).count()
-    if free <= 0:
-        return []
-    waiting = tenant_builds.filter(Phase.WAITING.condition).order_by("started_at", "id")
-    return list(waiting.values_list("pk", flat=True)[:free])
+@dataclass(frozen=True)
+class Candidate:
+    build_id: UUID
+    tenant_id: UUID
+    running: int
+    last_served: datetime | None  # when the tenant's latest build got its slot
+    started_at: datetime | None
 
-
-def claim_slot(*, build_id: Any, worker: str) -> Build | None:
-    """Gives the build a running slot if its tenant has one free and it is first in line.
-
-    Returns None when the build is not (or no longer) waiting, or has to keep waiting.
-    """
-    with transaction.atomic():
-        build = Build.objects.filter(Phase.WAITING.condition, pk=build_id).first()
-        if build is None:
-            return None
-        # The tenant row lock serialises the slot count: two workers cannot both take the last slot.
-        tenant = Tenant.objects.select_for_update().get(pk=build.tenant_id)
-        if build.pk not in first_in_line(tenant):
-            return None
-        now = timezone.now()
-        if not transition(build.pk, to=Phase.RUNNING, sources=[Phase.WAITING], worker=worker, heartbeat_at=now):
-            return None
-    build.refresh_from_db()
-    return build
-
-
-def note_waiting(build_id: Any) -> None:
-    """Tells the build's watchers, once, that it waits for a slot."""
-    first_time = (
-        Build.objects.filter(Phase.WAITING.condition, pk=build_id)
-        .exclude(step_name=WAITING_MESSAGE)
-        .update(step_name=WAITING_MESSAGE)
-    )
-    if first_time:
-        append_lines(
-            build_id,
-            [system_entry("All build slots of this tenant are busy; waiting for a free build slot", step="queue")],
+    def order(self) -> tuple[int, float, float, str]:
+        never = float("-inf")
+        return (
+            self.running,
+            self.last_served.timestamp() if self.last_served else never,
+            self.started_at.timestamp() if self.started_at else never,
+            str(self.build_id),
         )
 
 
-def hand_over_slots(tenant_id: Any) -> int:
-    """Sends the tenant's waiting builds that now have a free slot to workers; returns how many."""
-    waiting = first_in_line(Tenant.objects.get(pk=tenant_id))
-    for build_id in waiting:
-        jobs.queue_build(build_id)
-    return len(waiting)
+def running_per_tenant() -> dict[UUID, int]:
+    rows = Build.objects.filter(Phase.RUNNING.condition).values("tenant_id").annotate(n=Count("id"))
+    return {row["tenant_id"]: row["n"] for row in rows}
+
+
+def next_in_line() -> list[Candidate]:
+    """The builds that may take a free worker now, the first one first.
+
+    One per tenant (its longest-waiting build) and only from tenants below their running limit,
+    ordered by how many builds the tenant runs, then by how long the build has waited.
+    """
+    heads = list(
+        Build.objects.filter(Phase.WAITING.condition)
+        .annotate(place=Window(RowNumber(), partition_by=[F("tenant_id")], order_by=[F("started_at"), F("id")]))
+        .filter(place=1)
+        .values_list("pk", "tenant_id", "started_at")
+    )
+    if not heads:
+        return []
+    running = running_per_tenant()
+    latest_slot = (
+        Build.objects.filter(tenant=OuterRef("pk"), slot_acquired_at__isnull=False)
+        .order_by("-slot_acquired_at")
+        .values("slot_acquired_at")[:1]
+    )
+    tenants = {
+        t.pk: t
+        for t in Tenant.objects.filter(pk__in={tenant for _, tenant, _ in heads}).annotate(
+            last_served=Subquery(latest_slot)
+        )
+    }
+    candidates = [
+        Candidate(build_id, tenant_id, running.get(tenant_id, 0), tenants[tenant_id].last_served, started_at)
+        for build_id, tenant_id, started_at in heads
+        if tenant_id in tenants and running.get(tenant_id, 0) < tenants[tenant_id].running_build_limit
+    ]
+    return sorted(candidates, key=Candidate.order)
+
+
+def claim_next(*, worker: str) -> Build | None:
+    """Gives the next build in line a running slot and returns it; None when no build may run now."""
+    for _ in range(CLAIM_ATTEMPTS):  # another worker may take a candidate first: look again
+        candidates = next_in_line()
+        if not candidates:
+            return None
+        for candidate in candidates:
+            build = _claim(candidate, worker)
+            if build is not None:
+                return build
+    return None
+
+
+def _claim(candidate: Candidate, worker: str) -> Build | None:
+    with transaction.atomic():
+        # The tenant row lock serialises the slot count: two workers cannot both take its last slot.
+        tenant = Tenant.objects.select_for_update().get(pk=candidate.tenant_id)
+        running = Build.objects.for_tenant(tenant).filter(Phase.RUNNING.condition).count()
+        if running >= tenant.running_build_limit:
+            return None
+        now = timezone.now()
+        if not transition(
+            candidate.build_id, to=Phase.RUNNING, sources=[Phase.WAITING], worker=worker, heartbeat_at=now
+        ):
+            return None  # cancelled, or taken by another worker meanwhile
+    return Build.objects.get(pk=candidate.build_id)
+
+
+def note_waiting() -> None:
+    """Tells the watchers of builds waiting behind their tenant's limit, once each, that they wait."""
+    running = running_per_tenant()
+    full = [t.pk for t in Tenant.objects.filter(pk__in=list(running)) if running[t.pk] >= t.running_build_limit]
+    waiting = Build.objects.filter(Phase.WAITING.condition, tenant_id__in=full).exclude(step_name=WAITING_MESSAGE)
+    for build_id in list(waiting.values_list("pk", flat=True)):
+        first_time = (
+            Build.objects.filter(Phase.WAITING.condition, pk=build_id)
+            .exclude(step_name=WAITING_MESSAGE)
+            .update(step_name=WAITING_MESSAGE)
+        )
+        if first_time:
+            append_lines(
+                build_id,
+                [system_entry("All build slots of this tenant are busy; waiting for a free build slot", step="queue")],
+            )
+
+
+def stranded(*, waiting_before: datetime) -> bool:
+    """True when a build that may run has waited since before `waiting_before` (a wake-up was lost)."""
+    return any(c.started_at is not None and c.started_at < waiting_before for c in next_in_line())

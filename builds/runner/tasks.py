@@ -32,7 +32,7 @@ def start_janitor(**kwargs: object) -> None:
     janitor.start()
 
 
-@shared_task(name=jobs.RUN_BUILD, acks_late=False, ignore_result=True)
-def run_build(build_id: str) -> None:
+@shared_task(name=jobs.RUN_NEXT_BUILDS, acks_late=False, ignore_result=True)
+def run_next_builds() -> None:
     janitor.start()  # whatever process runs builds also cleans up after them (idempotent)
-    engine.execute_build(build_id)
+    engine.run_next_builds()

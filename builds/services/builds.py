@@ -88,9 +88,9 @@ def start_build(*, build: Build, user: Any) -> Build:
         now = timezone.now()
         if not transition(build.pk, to=Phase.WAITING, sources=START_FROM, started_at=now, heartbeat_at=now):
             raise _refusal(build.pk, "start", START_FROM)
-        # robust: the start is committed whatever the broker says; a build whose dispatch was
-        # lost waits in line and the janitor hands it to a worker (BUILD_LOST_AFTER_SECONDS).
-        transaction.on_commit(lambda: jobs.queue_build(build.pk), robust=True)
+        # robust: the start is committed whatever the broker says; if no worker hears of it, the
+        # janitor wakes one after BUILD_LOST_AFTER_SECONDS, and any worker that ends a build takes it.
+        transaction.on_commit(jobs.wake_a_worker, robust=True)
     build.refresh_from_db()
     logger.info("build %s started by %s", build.pk, getattr(user, "pk", None))
     return build

@@ -11,10 +11,10 @@ pytestmark = pytest.mark.django_db(transaction=True)  # on_commit callbacks only
 
 @pytest.fixture
 def broker_down(monkeypatch):
-    def refuse(build_id):
+    def refuse():
         raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
 
-    monkeypatch.setattr("builds.jobs.queue_build", refuse)
+    monkeypatch.setattr("builds.jobs.wake_a_worker", refuse)
 
 
 def test_a_failed_dispatch_does_not_fail_the_committed_start(owner_api, project, make_build, broker_down, caplog):

@@ -27,7 +27,7 @@ def test_setup_failure_is_a_platform_error_with_a_last_line(project, make_build,
     break_setup(settings, tmp_path)
     build = make_build(project, status="in_progress", started_at=timezone.now())
 
-    engine.execute_build(build.pk)
+    assert engine.run_next_builds() == 1
 
     build.refresh_from_db()
     assert (build.status, build.failure_kind) == ("failed", "platform_error"), build.error_message

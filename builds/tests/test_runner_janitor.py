@@ -1,4 +1,4 @@
-"""A janitor pass: lost builds end as worker_lost; long-waiting builds are handed free slots."""
+"""A janitor pass: lost builds end as worker_lost; a build that may run but waited too long wakes a worker."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def dispatched(monkeypatch):
-    """Records what the janitor hands to the workers instead of queueing it."""
+def woken(monkeypatch):
+    """Counts the workers the janitor wakes (instead of queueing the wake-ups)."""
     calls: list = []
-    monkeypatch.setattr("builds.jobs.queue_build", calls.append)
+    monkeypatch.setattr("builds.jobs.wake_a_worker", lambda: calls.append("wake"))
     return calls
 
 
-def test_stale_heartbeat_is_reaped_as_worker_lost(project, make_build, settings, dispatched):
+def test_stale_heartbeat_is_reaped_as_worker_lost(project, make_build, settings, woken):
     long_ago = timezone.now() - timedelta(seconds=settings.BUILD_LOST_AFTER_SECONDS + 60)
     lost = make_build(
         project,
@@ -49,27 +49,31 @@ def test_stale_heartbeat_is_reaped_as_worker_lost(project, make_build, settings,
     assert alive.status == "in_progress"
 
 
-def test_only_long_waiting_builds_get_free_slots_oldest_first(
-    project, make_build, make_project, tenant, settings, dispatched
-):
-    tenant.max_running_builds = 2
+def test_a_build_that_may_run_but_waited_too_long_wakes_a_worker(project, make_build, settings, woken):
+    long_ago = timezone.now() - timedelta(seconds=settings.BUILD_LOST_AFTER_SECONDS + 60)
+    make_build(project, status="in_progress", started_at=long_ago)
+
+    janitor.sweep()
+
+    assert woken == ["wake"]
+
+
+def test_no_wake_up_for_builds_that_wait_behind_their_tenants_limit(project, make_build, tenant, settings, woken):
+    tenant.max_running_builds = 1
     tenant.save()
     now = timezone.now()
     long_ago = now - timedelta(seconds=settings.BUILD_LOST_AFTER_SECONDS + 60)
     make_build(project, status="in_progress", started_at=long_ago, slot_acquired_at=long_ago, heartbeat_at=now)
-    first = make_build(project, status="in_progress", started_at=long_ago - timedelta(seconds=5))
-    make_build(project, status="in_progress", started_at=long_ago)  # second in line: no slot left
-    other_project = make_project(tenant)
-    make_build(other_project, status="queued")
+    make_build(project, status="in_progress", started_at=long_ago)  # waits for the one slot, rightly
 
     janitor.sweep()
 
-    assert dispatched == [first.pk]
+    assert woken == []
 
 
-def test_fresh_waiting_builds_are_left_to_the_normal_dispatch(project, make_build, dispatched):
+def test_fresh_waiting_builds_are_left_to_the_normal_wake_up(project, make_build, woken):
     make_build(project, status="in_progress", started_at=timezone.now())
 
     janitor.sweep()
 
-    assert dispatched == []
+    assert woken == []
