@@ -43,10 +43,16 @@ def by_hand(repo_url: str, repository: str, build_number: int, stack_env: dict[s
         "--storage-driver",
         stack_env.get("BUILDAH_STORAGE_DRIVER", "vfs"),
         "--root",
-        stack_env["BUILDAH_STORAGE_ROOT"],
+        f"{stack_env['BUILDAH_STORAGE_ROOT']}/by-hand",
         "--runroot",
-        stack_env["BUILDAH_RUN_ROOT"],
+        f"{stack_env['BUILDAH_RUN_ROOT']}/by-hand",
     ]
+    # The same sandbox the executor uses (builds/executors/buildah.py), unless it runs with chroot.
+    sandbox = (
+        ["--isolation", "chroot"]
+        if stack_env.get("BUILD_ISOLATION") == "chroot"
+        else ["--isolation", "oci", "--runtime", "runc", "--userns", "auto", "--network", "private"]
+    )
     source = Path(tempfile.mkdtemp(dir=workdir, prefix="by-hand-")) / "src"
     started = time.perf_counter()
     run(
@@ -71,9 +77,9 @@ def by_hand(repo_url: str, repository: str, build_number: int, stack_env: dict[s
         [
             *buildah,
             "bud",
-            "--isolation",
-            "chroot",
+            *sandbox,
             "--layers",
+            "--force-rm",
             "-f",
             str(source / "Dockerfile"),
             "-t",

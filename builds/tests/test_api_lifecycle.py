@@ -527,3 +527,15 @@ def test_callers_without_access_change_nothing(
     assert_envelope(response, status, code)
     build.refresh_from_db()
     assert build.status == "failed" and Build.objects.count() == 1
+
+
+def test_a_build_for_a_project_deleted_meanwhile_is_not_found_not_a_crash(owner, tenant, project):
+    from builds.services import builds as build_services
+    from imagefactory.core.errors import NotFound
+
+    stale = type(project).objects.get(pk=project.pk)  # looked up by the request, then deleted by another
+    project.delete()
+
+    with pytest.raises(NotFound, match="Project not found"):
+        build_services.create_build(tenant=tenant, project=stale, user=owner, git_branch="main")
+    assert not Build.objects.exists()

@@ -278,3 +278,44 @@ def test_secrets_include_the_encoded_forms_tools_print():
     assert base64.b64encode(b"robot:s3cret/pass").decode() in secrets
     assert base64.b64encode(b"deploy:git-pw").decode() in secrets
     assert "robot" not in secrets and "deploy" not in secrets  # user names are not secret
+
+
+# --- the sandbox's settings -------------------------------------------------------------------
+
+
+def test_network_none_leaves_a_run_step_only_loopback(executor_run, tmp_path, settings):
+    settings.BUILD_NETWORK = "none"
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_dockerfile(run_step(f"echo net-{unique_token()}; cat /proc/net/dev"))
+
+    result, reporter, _ = executor_run(spec_for(repo, ""))
+
+    interfaces = [
+        m.split(":")[0].strip() for m in reporter.messages() if ":" in m and m.strip().startswith(("lo", "eth"))
+    ]
+    assert result.image_digest is None and interfaces == ["lo"], reporter.messages()[-8:]
+
+
+def test_chroot_isolation_is_an_explicit_opt_in_that_still_builds(executor_run, tmp_path, settings):
+    settings.BUILD_ISOLATION = "chroot"
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_dockerfile(run_step(f"echo chroot-{unique_token()}; cat /proc/self/uid_map"))
+
+    result, reporter, _ = executor_run(spec_for(repo, ""))
+    report = BuildahExecutor.check_host(settings)
+
+    assert not isinstance(result, Exception) and any(m.split() == ["0", "0", "4294967295"] for m in reporter.messages())
+    assert report.problems == [] and "WITHOUT a sandbox" in report.warnings[0]
+
+
+def test_a_host_without_the_sandbox_is_refused_with_what_to_do(settings):
+    settings.BUILD_OCI_RUNTIME = "no-such-runtime"
+
+    report = BuildahExecutor.check_host(settings)
+
+    assert any("'no-such-runtime' is not installed" in problem for problem in report.problems)
+    assert any("BUILD_ISOLATION=chroot" in problem for problem in report.problems)
+
+
+def test_this_host_can_sandbox_builds(settings):
+    assert BuildahExecutor.check_host(settings).problems == []

@@ -64,3 +64,41 @@ def test_no_retry_with_countdown_loop(module):
     """Waiting builds are handed a slot when one frees; nothing re-queues itself on a timer."""
     source = inspect.getsource(module)
     assert "countdown" not in source and ".retry(" not in source and "eta=" not in source
+
+
+@pytest.fixture
+def one_worker_stack(buildah, transactional_db, tmp_path):
+    """A stack with a single build worker, so that the order in which builds get it is visible."""
+    from testing import Stack
+
+    stack = Stack(tmp_path / "stack", extra_env={"BUILD_WORKERS": "1"})
+    stack.start_server()
+    if stack.services:
+        stack.start_worker(concurrency=1)
+    yield stack
+    stack.stop()
+
+
+def test_a_tenants_single_build_waits_for_one_free_worker_only(
+    one_worker_stack, owner, tenant, make_user, make_tenant, make_project, git_repo
+):
+    from testing import StackClient
+
+    git_repo.commit_dockerfile(run_step(f"sleep 2; echo slow-{unique_token()}"))
+    a_client = StackClient(one_worker_stack, owner, tenant)
+    a_project = make_project(tenant, name="a", repository_url=git_repo.url)
+    b_owner = make_user()
+    b_tenant = make_tenant(f"b-{unique_token()}", members={b_owner: "owner"})
+    b_client = StackClient(one_worker_stack, b_owner, b_tenant)
+    b_project = make_project(b_tenant, name="b", repository_url=git_repo.url)
+
+    a_ids = [a_client.create_build(a_project)["id"] for _ in range(3)]
+    for build_id in a_ids:
+        a_client.start(build_id)
+    b_id = b_client.create_build(b_project)["id"]
+    b_client.start(b_id)  # started after all of A's
+    for client, build_id in [*((a_client, i) for i in a_ids), (b_client, b_id)]:
+        assert client.wait_for(build_id, timeout=240)["status"] == "success"
+
+    served = [b.pk for b in Build.objects.filter(pk__in=[*a_ids, b_id]).order_by("slot_acquired_at")]
+    assert [str(pk) for pk in served] == [a_ids[0], b_id, a_ids[1], a_ids[2]]
