@@ -319,3 +319,21 @@ def test_a_host_without_the_sandbox_is_refused_with_what_to_do(settings):
 
 def test_this_host_can_sandbox_builds(settings):
     assert BuildahExecutor.check_host(settings).problems == []
+
+
+def test_cleanup_never_prunes_a_storage_a_build_is_using(executor_run, tmp_path, settings):
+    from builds.executors.buildah import storage_lock
+
+    settings.BUILDAH_STORAGE_ROOT = str(tmp_path / "storage")
+    settings.BUILDAH_RUN_ROOT = str(tmp_path / "run")
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_dockerfile(run_step(f"echo in-use-{unique_token()}"))
+    executor_run(spec_for(repo, ""))
+    settings.BUILD_CACHE_MAX_BYTES = 1
+
+    with storage_lock(Path(settings.BUILDAH_STORAGE_ROOT) / TENANT, exclusive=False):  # a build runs there
+        BuildahExecutor.from_settings(settings).cleanup()
+        assert images_in(settings), "pruned under a running build"
+    BuildahExecutor.from_settings(settings).cleanup()
+
+    assert images_in(settings) == []
