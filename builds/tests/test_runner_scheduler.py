@@ -17,23 +17,28 @@ from testing import need_postgres
 
 pytestmark = pytest.mark.django_db
 
-START = timezone.now() - timedelta(minutes=10)
+
+@pytest.fixture
+def start():
+    """A recent moment: the session's e2e stack wakes its workers for builds that waited longer (a
+    lost wake-up), and they would claim these rows."""
+    return timezone.now() - timedelta(seconds=2)
 
 
 @pytest.fixture
-def waiting(make_build):
-    """waiting(project, seconds) -> a started build waiting for a slot, started `seconds` after START."""
+def waiting(make_build, start):
+    """waiting(project, seconds) -> a started build waiting for a slot, started `seconds` after `start`."""
 
     def make(project, seconds: float) -> Build:
-        return make_build(project, status="in_progress", started_at=START + timedelta(seconds=seconds))
+        return make_build(project, status="in_progress", started_at=start + timedelta(seconds=seconds))
 
     return make
 
 
 @pytest.fixture
-def running(make_build):
+def running(make_build, start):
     def make(project, *, slot_seconds: float = 0) -> Build:
-        slot = START + timedelta(seconds=slot_seconds)
+        slot = start + timedelta(seconds=slot_seconds)
         return make_build(project, status="in_progress", started_at=slot, slot_acquired_at=slot, heartbeat_at=slot)
 
     return make
@@ -74,7 +79,7 @@ def test_a_tenant_with_many_waiting_builds_does_not_hold_up_another(two_tenants,
     assert scheduler.claim_next(worker="test:1") is None
 
 
-def test_between_tenants_running_as_many_the_one_served_longest_ago_goes_first(two_tenants, waiting):
+def test_between_tenants_running_as_many_the_one_served_longest_ago_goes_first(two_tenants, waiting, start):
     """One worker: A's first build just ended; B's build waits for that one freed slot only."""
     a, b = two_tenants
     Build.objects.create(
@@ -83,9 +88,9 @@ def test_between_tenants_running_as_many_the_one_served_longest_ago_goes_first(t
         build_number=99,
         git_branch="main",
         status="success",
-        started_at=START,
-        slot_acquired_at=START,
-        completed_at=START + timedelta(seconds=5),
+        started_at=start,
+        slot_acquired_at=start,
+        completed_at=start + timedelta(seconds=5),
     )
     a_second = waiting(a, 1)
     b_first = waiting(b, 2)
@@ -110,9 +115,9 @@ def test_a_tenant_at_its_limit_is_skipped_and_its_builds_are_told_why(two_tenant
     assert messages == ["All build slots of this tenant are busy; waiting for a free build slot"]
 
 
-def test_cancelled_and_queued_builds_are_never_claimed(project, make_build, waiting):
+def test_cancelled_and_queued_builds_are_never_claimed(project, make_build, waiting, start):
     make_build(project, status="queued")
-    make_build(project, status="cancelled", started_at=START)
+    make_build(project, status="cancelled", started_at=start)
     build = waiting(project, 5)
 
     assert claimed_order(5) == [build]
