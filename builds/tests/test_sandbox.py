@@ -278,6 +278,7 @@ def test_a_flood_of_output_is_capped_before_it_is_stored_and_memory_stays_flat(
         f"\nworker memory: {baseline / mib:.0f} MiB before, {small_peak / mib:.0f} MiB at most for 300,000 lines "
         f"and a 100 MiB line, {big_peak / mib:.0f} MiB at most for 1,500,000 lines and a 100 MiB line"
     )
-    # Flat: five times the output costs the worker no more memory (its buffers are bounded); a worker
-    # that held the output would need hundreds of MiB more for the bigger build.
-    assert big_peak - small_peak < 32 * mib, f"+{(big_peak - small_peak) / mib:.0f} MiB for 5x the output"
+    # Flat: five times the output costs the worker no more memory (its buffers are bounded). A worker
+    # that held the extra 1.2 million lines would need a GiB more; allocator noise between runs
+    # (glibc's per-thread arenas) stays within tens of MiB.
+    assert big_peak - small_peak < 64 * mib, f"+{(big_peak - small_peak) / mib:.0f} MiB for 5x the output"
