@@ -279,6 +279,7 @@ def test_a_flood_of_output_is_capped_before_it_is_stored_and_memory_stays_flat(
         f"and a 100 MiB line, {big_peak / mib:.0f} MiB at most for 1,500,000 lines and a 100 MiB line"
     )
     # Flat: five times the output costs the worker no more memory (its buffers are bounded). A worker
-    # that held the extra 1.2 million lines would need a GiB more; allocator noise between runs
-    # (glibc's per-thread arenas) stays within tens of MiB.
-    assert big_peak - small_peak < 64 * mib, f"+{(big_peak - small_peak) / mib:.0f} MiB for 5x the output"
+    # that held the extra 1.2 million lines would need a GiB more. Allocator noise between two runs
+    # (glibc's per-thread arenas, buildah's output pipes) has been seen up to 67 MiB on CI's 2-core
+    # machine, so the bound sits between the two: a quarter of what holding the lines would cost.
+    assert big_peak - small_peak < 256 * mib, f"+{(big_peak - small_peak) / mib:.0f} MiB for 5x the output"
