@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Sequence
 
 _REF_FORBIDDEN_CHARS = set(" ~^:?*[\\")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -55,20 +56,36 @@ def env_name_error(name: str) -> str | None:
     return None if _ENV_NAME.fullmatch(name) else "Must be a valid environment variable name."
 
 
-def repository_url_error(url: str, *, allow_file: bool) -> str | None:
+def repository_url_error(url: str, *, file_roots: Sequence[str]) -> str | None:
     if _SSH_SCP.match(url):
         return None
     match = _URL.match(url)
     if match is None:
         return "Must be an https://, ssh:// or git@host:path repository URL."
+    if match["scheme"] == "file":
+        return file_repository_error(match["rest"], file_roots)
     userinfo = match["rest"].split("/", 1)[0].rpartition("@")[0]
     if (match["scheme"] == "https" and userinfo) or ":" in userinfo:
         return "Must not contain credentials; set git_username and git_password (stored encrypted) instead."
-    if match["scheme"] == "file" and not allow_file:
-        return "file:// repositories are disabled on this server (ALLOW_FILE_REPOSITORIES)."
-    if match["scheme"] != "file" and "/" not in match["rest"].strip("/"):
+    if "/" not in match["rest"].strip("/"):
         return "Must name a repository path on the host."
     return None
+
+
+def file_repository_error(rest: str, file_roots: Sequence[str]) -> str | None:
+    """A file:// repository must lie under a directory the operator listed in FILE_REPOSITORY_ROOTS:
+    otherwise any tenant could clone any git repository the server can read."""
+    if not file_roots:
+        return "file:// repositories are disabled on this server (FILE_REPOSITORY_ROOTS is empty)."
+    path = rest.removeprefix("localhost")
+    if not path.startswith("/") or "%" in path or ".." in path.split("/"):
+        return "Must be an absolute file:///path without '..' or percent-escapes."
+    normalized = posixpath.normpath(path)
+    for root in file_roots:
+        root = posixpath.normpath(root)
+        if normalized == root or normalized.startswith(root.rstrip("/") + "/"):
+            return None
+    return "file:// repositories are allowed only under the server's FILE_REPOSITORY_ROOTS."
 
 
 def relative_path_error(path: str) -> str | None:

@@ -8,9 +8,9 @@ import json
 def access_token_for(user) -> str:
     # Imported here: simplejwt reads Django's settings at import, and the harness is imported
     # before Django is set up (pytest's conftest, the benchmarks).
-    from rest_framework_simplejwt.tokens import RefreshToken
+    from accounts.tokens import access_token_for as issue
 
-    return str(RefreshToken.for_user(user).access_token)
+    return issue(user)
 
 
 def assert_envelope(response, status: int, code: str | None = None) -> dict:

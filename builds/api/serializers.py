@@ -102,7 +102,7 @@ class ProjectSerializer(StrictModelSerializer):
         return value
 
     def validate_repository_url(self, value: str) -> str:
-        _check(validators.repository_url_error(value, allow_file=settings.ALLOW_FILE_REPOSITORIES))
+        _check(validators.repository_url_error(value, file_roots=settings.FILE_REPOSITORY_ROOTS))
         return value
 
     def validate_default_branch(self, value: str) -> str:

@@ -193,13 +193,15 @@ def test_concurrent_demotions_of_the_last_two_owners_leave_one(transactional_db,
 @pytest.mark.parametrize("change", ["patch", "delete"])
 def test_a_member_removed_meanwhile_answers_404_not_500(tenant, make_user, roles, change):
     from tenants import services
+    from tenants.roles import ALL_PERMISSIONS
 
+    everything = frozenset(ALL_PERMISSIONS)
     member = Membership.objects.create(user=make_user(), tenant=tenant, role=roles["viewer"])
     stale = Membership.objects.get(pk=member.pk)  # what a slower concurrent request had loaded
-    services.remove_member(membership=member)
+    services.remove_member(membership=member, actor_permissions=everything)
 
     with pytest.raises(NotFound):
         if change == "patch":
-            services.change_member_role(membership=stale, role_name="developer")
+            services.change_member_role(membership=stale, role_name="developer", actor_permissions=everything)
         else:
-            services.remove_member(membership=stale)
+            services.remove_member(membership=stale, actor_permissions=everything)
