@@ -20,7 +20,8 @@ def assert_envelope(response, status: int, code: str | None = None) -> dict:
     assert set(body) == {"error", "code", "timestamp", "trace_id", "details"}, body
     if code is not None:
         assert body["code"] == code, body
-    assert body["trace_id"] and response["X-Request-ID"] == body["trace_id"]
+    headers = getattr(response, "headers", response)  # requests' Response, or Django's
+    assert body["trace_id"] and headers["X-Request-ID"] == body["trace_id"]
     return body
 
 
