@@ -238,3 +238,39 @@ def test_the_client_address_behind_trusted_proxies(settings, rf, trust, remote, 
     settings.TRUSTED_PROXY_NETWORKS = trust.get("TRUSTED_PROXY_NETWORKS", [])
     request = rf.get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
     assert client_address(request) == client
+
+
+def test_an_operator_signs_a_user_out_everywhere_from_the_admin(client, make_user, login, owner, bearer):
+    tokens = login(owner.email).json()
+    operator = make_user(superuser=True)
+    client.force_login(operator)
+    response = client.post(
+        "/admin/accounts/user/",
+        {"action": "sign_out_everywhere", "_selected_action": [owner.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200 and "Signed out 1 user(s) everywhere." in response.content.decode()
+    assert_envelope(bearer(tokens["access_token"]).get("/api/v1/auth/me"), 401, "UNAUTHORIZED")
+    refreshed = APIClient().post("/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}, format="json")
+    assert_envelope(refreshed, 401, "UNAUTHORIZED")
+    # The operator's own session is untouched; a browser session of the user would end too.
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("how", ["password changed", "signed out everywhere", "deactivated"])
+def test_revocation_ends_the_users_browser_sessions(client, make_user, how):
+    from accounts.services import sign_out_everywhere
+
+    user = make_user(is_staff=True, is_superuser=True)
+    client.force_login(user)
+    assert client.get("/admin/").status_code == 200
+    if how == "password changed":
+        user.set_password("another-password-5")
+        user.save()
+    elif how == "signed out everywhere":
+        sign_out_everywhere(user)
+    else:
+        user.is_active = False
+        user.save()
+    response = client.get("/admin/")  # the session no longer authenticates anyone: back to the login page
+    assert response.status_code == 302 and "/login/" in response["Location"]
