@@ -24,6 +24,16 @@ CREDENTIALS = {
     "git_ssh_private_key": forms.Textarea,
 }
 MAX_SECRETS = 32
+# What the form edits as is (the tenant is chosen once, when the project is added).
+PLAIN_FIELDS = (
+    "name",
+    "repository_url",
+    "default_branch",
+    "dockerfile_path",
+    "build_context",
+    "image_repository",
+    "build_timeout_seconds",
+)
 
 
 def set_field(name: str) -> str:
@@ -53,48 +63,43 @@ def parse_secrets(text: str) -> dict[str, str]:
     return secrets
 
 
-class ProjectAdminForm(forms.ModelForm):
-    """The model's plain fields, plus a set/replace field and a clear box per write-only value."""
-
-    set_secrets = forms.CharField(
+def _write_only_fields() -> dict[str, forms.Field]:
+    """A "set/replace" field (never filled in) and a "clear" box per credential, and the same for secrets."""
+    fields: dict[str, forms.Field] = {}
+    for name, widget in CREDENTIALS.items():
+        label = name.replace("_", " ")
+        attrs = {"autocomplete": "new-password" if widget is forms.PasswordInput else "off"}
+        if widget is forms.Textarea:
+            attrs["rows"] = "3"
+        fields[set_field(name)] = forms.CharField(
+            required=False, strip=widget is forms.TextInput, widget=widget(attrs=attrs), label=f"Set/replace {label}"
+        )
+        fields[clear_field(name)] = forms.BooleanField(required=False, label=f"Clear {label}")
+    fields["set_secrets"] = forms.CharField(
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
         label="Set/replace build secrets",
         help_text="One NAME=value per line; replaces all stored secrets. Leave empty to keep them.",
     )
-    clear_secrets = forms.BooleanField(required=False, label="Clear build secrets")
+    fields["clear_secrets"] = forms.BooleanField(required=False, label="Clear build secrets")
+    return fields
+
+
+class _ProjectAdminFormBase(forms.ModelForm):
+    """The model's plain fields; the write-only ones only through the fields of _write_only_fields()."""
 
     class Meta:
         model = Project
-        fields = [
-            "tenant",
-            "name",
-            "repository_url",
-            "default_branch",
-            "dockerfile_path",
-            "build_context",
-            "image_repository",
-            "build_timeout_seconds",
-        ]
+        fields = ["tenant", *PLAIN_FIELDS]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        stored = self.instance if self.instance.pk else None
-        for name, widget in CREDENTIALS.items():
-            label = name.replace("_", " ")
+        # Whether a value is stored, never the value itself.
+        stored = None if self.instance._state.adding else self.instance
+        for name in CREDENTIALS:
             state = "set" if stored is not None and getattr(stored, name) else "not set"
-            attrs = {"autocomplete": "new-password" if widget is forms.PasswordInput else "off"}
-            if widget is forms.Textarea:
-                attrs["rows"] = "3"
-            self.fields[set_field(name)] = forms.CharField(
-                required=False,
-                strip=widget is forms.TextInput,
-                widget=widget(attrs=attrs),
-                label=f"Set/replace {label}",
-                help_text=f"Currently {state}. Leave empty to keep it.",
-            )
-            self.fields[clear_field(name)] = forms.BooleanField(required=False, label=f"Clear {label}")
+            self.fields[set_field(name)].help_text = f"Currently {state}. Leave empty to keep it."
         if stored is not None:
             names = ", ".join(sorted(stored.secrets)) or "none"
             self.fields["set_secrets"].help_text += f" Stored: {names}."
@@ -164,6 +169,10 @@ class ProjectAdminForm(forms.ModelForm):
         return changes
 
 
+# Declared fields must exist when the class is made (the admin checks its fieldsets against them).
+ProjectAdminForm = type("ProjectAdminForm", (_ProjectAdminFormBase,), {"__module__": __name__, **_write_only_fields()})
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     form = ProjectAdminForm
@@ -214,12 +223,12 @@ class ProjectAdmin(admin.ModelAdmin):
     def has_registry_credentials(self, project: Project) -> bool:
         return bool(project.registry_username and project.registry_password)
 
-    def save_model(self, request, obj: Project, form: ProjectAdminForm, change: bool) -> None:
+    def save_model(self, request, obj: Project, form: _ProjectAdminFormBase, change: bool) -> None:
         write_only = form.write_only_changes()
         if change:
-            plain = {name: form.cleaned_data[name] for name in form.changed_data if name in form.Meta.fields}
+            plain = {name: form.cleaned_data[name] for name in form.changed_data if name in PLAIN_FIELDS}
             project_services.update_project(project=obj, **plain, **write_only)
         else:
-            plain = {name: form.cleaned_data[name] for name in form.Meta.fields if name != "tenant"}
+            plain = {name: form.cleaned_data[name] for name in PLAIN_FIELDS}
             # The form's instance already has its id; the admin's change log and redirect use it.
             project_services.create_project(tenant=obj.tenant, id=obj.pk, **plain, **write_only)
