@@ -120,7 +120,12 @@ class BuildAdmin(admin.ModelAdmin):
         )
 
     def get_search_results(self, request, queryset: QuerySet[Build], search_term: str):
-        """Branches and commits by the default search; a term that is a UUID or a number matches ids too."""
+        """Branches and commits by the default search; a term that is a UUID or a number matches ids too.
+
+        `queryset` already has the list's filters applied: the id matches are taken from it, not
+        from all builds, so a tenant filter still holds when searching by build number.
+        """
+        filtered = queryset
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         exact = Q()
@@ -131,7 +136,7 @@ class BuildAdmin(admin.ModelAdmin):
         if term.isdigit():
             exact |= Q(build_number=int(term))
         if exact:
-            queryset |= self.model.objects.filter(exact)
+            queryset |= filtered.filter(exact)
         return queryset, may_have_duplicates
 
     def get_urls(self):

@@ -111,6 +111,13 @@ def test_search_by_id_and_by_build_number(admin_browser, builds):
     assert _listed(by_number) == {str(builds["failed"].pk)}  # number 2: only acme's app has a second build
 
 
+def test_search_by_number_keeps_the_filters(admin_browser, builds):
+    """Both projects have a build number 1; the tenant filter picks one of them."""
+    response = admin_browser.get(LIST, {"q": "1", "tenant__id__exact": str(builds["success"].tenant_id)})
+
+    assert _listed(response) == {str(builds["success"].pk)}
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -166,3 +173,23 @@ def test_full_log_of_an_unknown_build_is_404_and_needs_staff(admin_browser, clie
 def test_builds_are_not_added_or_deleted_in_the_admin(admin_browser, builds):
     assert admin_browser.get("/admin/builds/build/add/").status_code == 403
     assert admin_browser.get(f"/admin/builds/build/{builds['queued'].pk}/delete/").status_code == 403
+
+
+def test_full_log_streams_under_asgi(builds, operator, make_log_lines):
+    """daphne serves the admin through ASGI: there the log streams from an async iterator."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    build = builds["failed"]
+    make_log_lines(build, 2500)  # more than one chunk
+    client = AsyncClient()
+
+    async def fetch() -> tuple[object, str]:
+        await client.aforce_login(operator)
+        response = await client.get(f"/admin/builds/build/{build.pk}/log.txt")
+        return response, b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    response, text = async_to_sync(fetch)()
+
+    assert response.is_async
+    assert [line.split()[-1] for line in text.splitlines()] == [str(i) for i in range(1, 2501)]
