@@ -112,7 +112,7 @@ class _ProjectAdminFormBase(forms.ModelForm):
 
     def clean_repository_url(self) -> str:
         return self._checked(
-            "repository_url", validators.repository_url_error, allow_file=settings.ALLOW_FILE_REPOSITORIES
+            "repository_url", validators.repository_url_error, file_roots=settings.FILE_REPOSITORY_ROOTS
         )
 
     def clean_default_branch(self) -> str:
