@@ -160,3 +160,19 @@ def stream_build(member_client, make_project, tenant, git_repo):
         return member_client.create_build(project, git_commit=commit)
 
     return make
+
+
+# --- Admin tests ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def operator(make_user):
+    """A superuser: the operator the Django admin is for."""
+    return make_user("operator@example.com", superuser=True)
+
+
+@pytest.fixture
+def admin_browser(client, operator):
+    """A Django test client logged in to the admin as the operator (session and CSRF like a browser)."""
+    client.force_login(operator)
+    return client
