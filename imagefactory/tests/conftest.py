@@ -90,23 +90,21 @@ class Cli:
         self.token = token
         self.tenant = tenant
 
-    def env(self, url: str | None = None) -> dict[str, str]:
+    def env(self, url: str | None = None, **variables: str | None) -> dict[str, str]:
+        """The job's environment; IMAGEFACTORY_<NAME> from `variables` (None: unset)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEFACTORY_")}
-        env |= {
-            "IMAGEFACTORY_URL": url or self.url,
-            "IMAGEFACTORY_TOKEN": self.token,
-            "IMAGEFACTORY_TENANT": self.tenant,
-        }
+        chosen = {"url": url or self.url, "token": self.token, "tenant": self.tenant} | variables
+        env |= {f"IMAGEFACTORY_{name.upper()}": value for name, value in chosen.items() if value is not None}
         return env
 
     def argv(self, args: tuple[str, ...]) -> list[str]:
         return [sys.executable, "-m", "imagefactory.cli", *args]
 
-    def start(self, *args: str, url: str | None = None) -> RunningCli:
-        return RunningCli(self.argv(args), self.env(url))
+    def start(self, *args: str, url: str | None = None, **variables: str | None) -> RunningCli:
+        return RunningCli(self.argv(args), self.env(url, **variables))
 
-    def run(self, *args: str, url: str | None = None, timeout: float = 300) -> CliResult:
-        return self.start(*args, url=url).finish(timeout=timeout)
+    def run(self, *args: str, url: str | None = None, timeout: float = 300, **variables: str | None) -> CliResult:
+        return self.start(*args, url=url, **variables).finish(timeout=timeout)
 
 
 @pytest.fixture

@@ -176,3 +176,14 @@ def test_login_with_email_and_password_prints_a_token(cli, stack, owner, setting
     token = result.lines[0]
     me = requests.get(f"{stack.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert me.json()["email"] == owner.email
+
+
+def test_tenant_by_name_or_implied_by_a_single_membership(cli, project, make_tenant, owner):
+    by_name = cli.run("--json", "projects", "list", tenant="acme")
+    assert [p["id"] for p in json.loads(by_name.stdout)["projects"]] == [str(project.pk)], by_name
+    implied = cli.run("projects", "list", tenant=None)
+    assert implied.code == 0 and str(project.pk) in implied.stdout, implied
+
+    make_tenant("second", members={owner: "viewer"})
+    ambiguous = cli.run("projects", "list", tenant=None)
+    assert ambiguous.code == 3 and "set IMAGEFACTORY_TENANT" in ambiguous.stderr, ambiguous
