@@ -136,9 +136,15 @@ def cmd_builds_cancel(ctx: Context) -> int:
 
 
 def cmd_builds_retry(ctx: Context) -> int:
+    """The API's retry makes a new queued build; the CLI starts it too, unless --no-start."""
     build = ctx.client.call("POST", f"/builds/{ctx.args.build_id}/retry", idempotent=True)
-    ctx.out.note(f"build #{build['build_number']} {build['id']} retries {ctx.args.build_id}: {build['status']}")
-    return settle(ctx, build)
+    ctx.build_id = build["id"]
+    ctx.out.note(f"build #{build['build_number']} {build['id']} created, retrying {ctx.args.build_id}")
+    if ctx.args.no_start:
+        report(ctx, build)
+        return EXIT_OK
+    started = ctx.client.call("POST", f"/builds/{build['id']}/start", idempotent=True)
+    return settle(ctx, started)
 
 
 def cmd_builds_logs(ctx: Context) -> int:
@@ -312,7 +318,7 @@ def build_parser() -> Parser:
         ("status", cmd_builds_status, "status and progress; exit code 0/1/2 once ended", [common]),
         ("start", cmd_builds_start, "start a queued build", [common, waiting]),
         ("cancel", cmd_builds_cancel, "cancel a build", [common]),
-        ("retry", cmd_builds_retry, "retry an ended build as a new build", [common, waiting]),
+        ("retry", cmd_builds_retry, "retry an ended build as a new build, and start it", [common, waiting]),
         ("logs", cmd_builds_logs, "print a build's log", [common]),
     ):
         sub = build_commands.add_parser(name, parents=parents, help=help_text)
@@ -320,6 +326,8 @@ def build_parser() -> Parser:
         sub.set_defaults(handler=handler)
         if name == "cancel":
             sub.add_argument("--reason")
+        if name == "retry":
+            sub.add_argument("--no-start", action="store_true", help="only create the new build (queued)")
         if name == "logs":
             sub.add_argument("--follow", action="store_true", help="stream live until the build ends")
 

@@ -46,18 +46,28 @@ def test_build_follow_streams_the_log_and_exits_0(cli, cli_pipeline, member_clie
     shown = json.loads(cli.run("builds", "show", build_id, "--json").stdout)
     assert shown["image_digest"].startswith("sha256:")
     assert cli.run("builds", "logs", build_id).lines == stored
+    replayed = cli.run("builds", "logs", build_id, "--follow")  # an ended build: replay, then the end
+    assert (replayed.code, replayed.lines) == (0, stored), replayed
     listed = json.loads(cli.run("--json", "builds", "list", "--project", project, "--status", "success").stdout)
     assert [b["id"] for b in listed["builds"]] == [build_id]
     projects = cli.run("projects", "list")
     assert project in projects.stdout
 
 
-def test_failed_build_exits_1(cli, cli_pipeline):
+def test_failed_build_and_its_retry_exit_1(cli, cli_pipeline, member_client):
     project, commit = cli_pipeline("echo about-to-fail; exit 3")
     result = cli.run("build", "--project", project, "--branch", "main", "--commit", commit, "--follow")
     assert result.code == 1, result
     assert "about-to-fail" in result.lines
-    assert cli.run("builds", "status", result.created_build_id).code == 1
+    failed_id = result.created_build_id
+    assert cli.run("builds", "status", failed_id).code == 1
+
+    # retry: a new build of the same commit, started and followed; it fails the same way.
+    retried = cli.run("builds", "retry", failed_id, "--follow")
+    assert retried.code == 1, retried
+    assert "about-to-fail" in retried.lines
+    retry_id = retried.created_build_id
+    assert member_client.build(retry_id)["retry_of"] == failed_id
 
 
 def test_cancelled_build_exits_2(cli, cli_pipeline, member_client):
