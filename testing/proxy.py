@@ -35,7 +35,7 @@ class TcpProxy:
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.open: list[_Pair] = []
-        self.request_lines: list[bytes] = []  # the request line of every request seen, in order
+        self.request_heads: list[bytes] = []  # request line and headers of every request seen, in order
         self.swallow_prefix: bytes | None = None
         self.swallowed = 0
         self.cuts = 0
@@ -60,8 +60,9 @@ class TcpProxy:
             self.swallow_prefix = prefix
 
     def requests_starting(self, prefix: bytes) -> list[bytes]:
+        """The heads (request line and headers) of the requests whose line starts with `prefix`."""
         with self.lock:
-            return [line for line in self.request_lines if line.startswith(prefix)]
+            return [head for head in self.request_heads if head.startswith(prefix)]
 
     def close(self) -> None:
         self.closed = True
@@ -90,10 +91,10 @@ class TcpProxy:
         try:
             while data := pair.client.recv(65536):
                 if data[:8].split(b" ", 1)[0] in (b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"HEAD"):
-                    request_line = data.split(b"\r\n", 1)[0]
+                    head = data.split(b"\r\n\r\n", 1)[0]
                     with self.lock:
-                        self.request_lines.append(request_line)
-                        if self.swallow_prefix is not None and request_line.startswith(self.swallow_prefix):
+                        self.request_heads.append(head)
+                        if self.swallow_prefix is not None and head.startswith(self.swallow_prefix):
                             self.swallow_prefix = None
                             pair.swallow = True
                 pair.upstream.sendall(data)
