@@ -100,6 +100,7 @@ class LogFollower:
                         outcome = self._handle(json.loads(raw))
                         if outcome is not None:
                             return outcome[0]
+                        self.client.check_deadline()  # a chatty build must not outlive --timeout either
             except ApiError as refusal:
                 if refusal.status == 401 and self.client.config.can_log_in and not relogged:
                     relogged = True  # the access token expired while following: log in again, once

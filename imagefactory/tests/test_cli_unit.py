@@ -270,3 +270,20 @@ def test_cli_loads_nothing_of_the_server():
         name for name in loaded if name.startswith("imagefactory.") and not name.startswith("imagefactory.cli")
     ]
     assert server_modules == []
+
+
+def test_follower_stops_at_the_deadline_even_while_lines_keep_coming():
+    ticks = iter(range(100))
+    client = Client(
+        config.Config(server="http://h", token="t", tenant="00000000-0000-0000-0000-000000000001"),
+        deadline=2,
+        clock=lambda: next(ticks),  # every look at the clock is a second later
+    )
+    printed = []
+    chatty = ScriptedSocket([line(n) for n in range(1, 50)], close_code=None)
+    follower = LogFollower(
+        client, "b", on_line=lambda m: printed.append(m["message"]), connect=lambda url, **kw: chatty
+    )
+    with pytest.raises(DeadlineExceeded):
+        follower.follow()
+    assert 0 < len(printed) < 49
