@@ -69,7 +69,8 @@ Slow clients
     channel-layer handlers never block, so the publisher (worker) and the other clients never
     wait for anyone. A client is too far behind when, after its initial replay, its send buffer
     is full and the newest line of the build is more than STREAM_MAX_LAG_LINES ahead of the last
-    line written to it (a busy server catching up never closes a client that reads): it gets the lagged message and close 1013, and resumes with ``?since=``.
+    line written to it (a busy server catching up never closes a client that reads): it gets
+    the lagged message and close 1013, and resumes with ``?since=``.
     Lines lost on the channel layer (a full channel drops messages) show up as a seq gap and
     are read back from the database. Under a server other than daphne (no transport to watch,
     builds/stream/transport.py) nothing is throttled and nobody is closed for lagging.
