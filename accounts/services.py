@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken, TokenError
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, TokenError
 
 from accounts.models import User
 from imagefactory.core.errors import RateLimited, Unauthorized
@@ -77,3 +77,8 @@ def refresh_tokens(*, raw_refresh: str) -> tuple[User, dict]:
 
 def logout(*, raw_refresh: str) -> None:
     _revoke(_parse_refresh(raw_refresh))
+
+
+def stream_access_token(user: User) -> str:
+    """A plain access token (no refresh token) for a signed-in browser's log WebSocket."""
+    return str(AccessToken.for_user(user))
