@@ -58,3 +58,69 @@ def member_of(make_user, roles):
         return user
 
     return make
+
+
+# --- The browser tests: a production-mode server (DEBUG off), a real registry, headless Chromium --
+
+
+@pytest.fixture(scope="session")
+def web_registry(tmp_path_factory):
+    from testing import Registry
+
+    registry = Registry(tmp_path_factory.mktemp("web-registry"))
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def web_stack(django_db_setup, django_db_blocker, tmp_path_factory):
+    """daphne (+ a Celery worker in services mode) with DEBUG off, as in production.
+
+    Plain HTTP on loopback, so the session and CSRF cookies are not marked Secure; file://
+    repositories are allowed for the test repositories.
+    """
+    import shutil
+
+    from testing import Stack, need
+
+    need(shutil.which("buildah") is not None, "buildah is not installed (apt-get install buildah)")
+    stack = Stack(
+        tmp_path_factory.mktemp("web-stack"),
+        extra_env={
+            "DEBUG": "0",
+            "SESSION_COOKIE_SECURE": "0",
+            "CSRF_COOKIE_SECURE": "0",
+            "ALLOW_FILE_REPOSITORIES": "1",
+        },
+    )
+    with django_db_blocker.unblock():
+        stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory):
+    """Where screenshots go: $IMAGEFACTORY_ARTIFACTS, else a temp dir."""
+    import os
+    from pathlib import Path
+
+    configured = os.environ.get("IMAGEFACTORY_ARTIFACTS")
+    directory = Path(configured) if configured else tmp_path_factory.mktemp("artifacts")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def driver():
+    import shutil
+
+    from testing import need
+    from testing.browser import CHROMEDRIVER, CHROMIUM, chromium
+
+    need(shutil.which(CHROMIUM) is not None, "chromium is not installed (apt-get install chromium)")
+    need(shutil.which(CHROMEDRIVER) is not None, "chromedriver is not installed (apt-get install chromium-driver)")
+    browser = chromium(record_requests=True)
+    browser.set_script_timeout(30)
+    yield browser
+    browser.quit()
