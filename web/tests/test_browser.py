@@ -285,6 +285,7 @@ def test_the_browsable_api_with_a_session_and_csrf(driver, web_stack, people, ma
     driver.get(f"{web_stack.base_url}/api/v1/builds")
     selected = Select(driver.find_element(By.ID, "tenant-select")).first_selected_option
     assert selected.get_attribute("value") == str(tenant.pk)
+    assert_accessible(driver, "browsable API")
     content = driver.find_element(By.ID, "id__content")
     content.clear()
     content.send_keys(f'{{"project_id": "{project.pk}", "git_branch": "from-the-form"}}')
