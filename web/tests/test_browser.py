@@ -84,7 +84,7 @@ def log_in(driver, stack, user, tenant, artifacts: Path | None = None) -> None:
     wait(driver, lambda d: "Recent builds" in text_of(d, "h1"), what="the build list")
 
 
-def create_build_from_the_form(driver, stack, project, *, commit: str, build_args: str = "") -> str:
+def create_build_from_the_form(driver, stack, project, *, commit: str, build_args: str = "", start: bool = True) -> str:
     driver.get(f"{stack.base_url}/builds/new/")
     Select(driver.find_element(By.ID, "id_project")).select_by_value(str(project.pk))
     branch = driver.find_element(By.ID, "id_git_branch")
@@ -92,7 +92,10 @@ def create_build_from_the_form(driver, stack, project, *, commit: str, build_arg
     branch.send_keys("main")
     driver.find_element(By.ID, "id_git_commit").send_keys(commit)
     driver.find_element(By.ID, "id_build_args").send_keys(build_args)
-    assert driver.find_element(By.ID, "id_start").is_selected()
+    start_now = driver.find_element(By.ID, "id_start")
+    assert start_now.is_selected()  # the default
+    if not start:
+        start_now.click()
     driver.find_element(By.ID, "build-submit").click()
     wait(driver, lambda d: re.search(r"/builds/[0-9a-f-]{36}/$", d.current_url), what="the build page")
     return urlsplit(driver.current_url).path.split("/")[2]
@@ -333,3 +336,30 @@ def test_the_browsable_api_with_a_session_and_csrf(driver, web_stack, people, ma
         {"header": "X-Tenant-ID", "reason": "missing"},
     )
     assert_only_same_origin_requests(driver, web_stack)
+
+
+def test_the_log_reconnects_after_the_server_drops_it(driver, web_stack, people, repository, make_project, artifacts):
+    owner, tenant, _ = people
+    commit = repository.commit_dockerfile(run_step("echo after-the-drop"))
+    project = make_project(tenant, name="web-reconnect", repository_url=repository.url)
+    log_in(driver, web_stack, owner, tenant)
+    # Created, not started: its stream stays open and idle.
+    build_id = create_build_from_the_form(driver, web_stack, project, commit=commit, start=False)
+    wait(driver, lambda d: text_of(d, "#log-state") == "live", what="the stream to open")
+
+    # daphne dies with the socket open (a queued build has no worker to lose), and comes back.
+    web_stack.restart_server()
+    wait(driver, lambda d: text_of(d, "#log-state") == "live", timeout=60, what="the stream to reconnect")
+    assert not driver.find_elements(By.CSS_SELECTOR, "#log .line.level-error")
+
+    # Started elsewhere (the page's Start button would reload it): the lines reach the reconnected socket.
+    from testing import StackClient
+
+    StackClient(web_stack, owner, tenant).start(build_id)
+    wait(driver, lambda d: text_of(d, "#build-status") == "Success", timeout=BUILD_TIMEOUT, what="success")
+    wait(driver, lambda d: text_of(d, "#log-state") == "ended", what="the stream's end")
+
+    from builds.models import BuildLogLine
+
+    stored = list(BuildLogLine.objects.filter(build_id=build_id).order_by("seq").values_list("message", flat=True))
+    assert log_texts(driver) == stored and "after-the-drop" in stored
