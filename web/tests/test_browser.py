@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
@@ -27,8 +28,16 @@ BUILD_TIMEOUT = 180
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def wait(driver, condition, *, timeout: float = 30, what: str = "condition"):
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d), message=what)
+def wait(driver, condition, *, timeout: float = 60, what: str = "condition"):
+    """Waits for condition(driver); on timeout says where the browser was and what it showed."""
+    try:
+        # Polled regions replace their HTML: an element read mid-swap is stale, so look again.
+        return WebDriverWait(
+            driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(lambda d: condition(d))
+    except TimeoutException:
+        shown = driver.find_element(By.TAG_NAME, "body").text[:1500]
+        raise AssertionError(f"waited {timeout}s for {what}; at {driver.current_url}, showing:\n{shown}") from None
 
 
 def text_of(driver, css: str) -> str:
