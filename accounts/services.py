@@ -9,7 +9,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken, TokenError
 
 from accounts.models import User
-from accounts.tokens import UserRefreshToken, is_current
+from accounts.tokens import UserRefreshToken, access_token_for, is_current
 from imagefactory.core.errors import RateLimited, Unauthorized
 from imagefactory.core.ratelimit import WindowCount, hit, peek, reset
 
@@ -98,3 +98,8 @@ def sign_out_everywhere(user: User) -> None:
     """Revokes every access and refresh token and every session of the user, at their next use;
     open log streams are told at once (User.revoke_tokens)."""
     user.revoke_tokens()
+
+
+def stream_access_token(user: User) -> str:
+    """A plain access token (no refresh token) for a signed-in browser's log WebSocket."""
+    return access_token_for(user)

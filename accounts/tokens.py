@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -35,4 +35,7 @@ def is_current(token: Token, user: User) -> bool:
 
 
 def access_token_for(user: User) -> str:
-    return str(UserRefreshToken.for_user(user).access_token)
+    """An access token alone (no refresh token, so nothing is recorded for the blacklist)."""
+    token = AccessToken.for_user(user)
+    token[GENERATION_CLAIM] = user.token_generation
+    return str(token)

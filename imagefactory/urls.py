@@ -1,4 +1,4 @@
-"""URL map: the API under /api/v1/, probes at the root, admin at /admin/."""
+"""URL map: the API under /api/v1/, probes at the root, admin at /admin/, the web UI at / (web/urls.py)."""
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -30,4 +30,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     re_path(r"^api/", api_not_found),
+    path("", include("web.urls")),
 ]

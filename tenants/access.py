@@ -11,6 +11,8 @@ from tenants.models import Membership, Tenant
 from tenants.roles import ALL_PERMISSIONS, SYSTEM_ADMIN_ROLE
 
 NO_TENANT_ACCESS = "You do not have access to this tenant"
+# The session key of the tenant a browser chose (web UI, browsable API): its stand-in for X-Tenant-ID.
+SESSION_TENANT_KEY = "imagefactory.tenant_id"
 
 
 @dataclass(frozen=True)

@@ -23,3 +23,10 @@ def memberships_of(user) -> list[dict]:
 
 def members_of(tenant: Tenant) -> QuerySet[Membership]:
     return Membership.objects.filter(tenant=tenant).select_related("user", "role").order_by("created_at", "id")
+
+
+def tenants_choosable_by(user) -> QuerySet[Tenant]:
+    """The tenants a user may act in: their memberships; every tenant for a system administrator."""
+    if user.is_superuser:
+        return Tenant.objects.order_by("name")
+    return Tenant.objects.filter(memberships__user=user).order_by("name")

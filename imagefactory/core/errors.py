@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from imagefactory.core.context import current_trace_id
@@ -131,6 +131,12 @@ def _flatten_validation(detail: Any) -> Any:
     return str(detail)
 
 
+def _browser_page(request) -> bool:
+    return isinstance(getattr(request, "accepted_renderer", None), BrowsableAPIRenderer) and (
+        "Authorization" not in request.headers
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves through here as the envelope."""
     headers: dict[str, str] = {}
@@ -167,7 +173,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         return None  # uncaught: ApiErrorMiddleware logs it and answers 500
     request = context.get("request")
-    if request is not None:  # errors are always the JSON envelope, whatever the Accept header chose
+    if request is not None and not _browser_page(request):
+        # Errors are the JSON envelope whatever the Accept header chose; only a browser (no token)
+        # gets the same envelope inside the browsable API's page, whose navbar has the log-in
+        # link and the tenant selector it needs to get past a 401 or a missing tenant.
         request.accepted_renderer = JSONRenderer()
         request.accepted_media_type = JSONRenderer.media_type
     response = Response(envelope(status, message, code=code, details=details), status=status)

@@ -53,6 +53,8 @@ class ApiErrorMiddleware:
             is_api_path(request.path)
             and response.status_code >= 400
             and not response.get("Content-Type", "").startswith("application/json")
+            # DRF chose this rendering itself (the browsable API's HTML page for a browser).
+            and getattr(response, "accepted_renderer", None) is None
         ):
             # Django's own 400/403/404/405 pages (e.g. CSRF, disallowed host) rendered as HTML.
             replacement = envelope_response(response.status_code, response.reason_phrase or "Error")

@@ -232,16 +232,26 @@ BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.
 @pytest.mark.parametrize(
     "send,status",
     [
-        pytest.param(lambda ctx, h: APIClient().get("/api/v1/projects", **h), 401, id="401"),
+        # A token client; an anonymous browser gets the envelope inside the browsable API's page (web/tests).
+        pytest.param(
+            lambda ctx, h: APIClient().get("/api/v1/projects", HTTP_AUTHORIZATION="Bearer not-a-token", **h),
+            401,
+            id="401",
+        ),
         pytest.param(lambda ctx, h: ctx.no_header.get("/api/v1/projects", **h), 400, id="400-header"),
         pytest.param(lambda ctx, h: ctx.viewer.post("/api/v1/projects", {}, format="json", **h), 403, id="403"),
         pytest.param(lambda ctx, h: ctx.client.get(f"/api/v1/projects/{uuid.uuid4()}", **h), 404, id="404"),
     ],
 )
-def test_errors_are_json_whatever_the_accept_header(send, status, accept, ctx):
+def test_token_clients_errors_are_json_whatever_the_accept_header(send, status, accept, ctx):
     response = send(ctx, {"HTTP_ACCEPT": accept})
     assert_envelope(response, status)
     assert_json_not_html(response)
+
+
+def test_anonymous_errors_are_json_unless_a_browser_asks_for_html():
+    assert_json_not_html(APIClient().get("/api/v1/projects", HTTP_ACCEPT="*/*"))
+    assert_json_not_html(APIClient().get("/api/v1/projects", HTTP_ACCEPT="application/json"))
 
 
 def test_a_browser_reading_as_a_member_without_write_permission_is_not_a_500(ctx):
