@@ -11,7 +11,7 @@ from rest_framework_simplejwt.tokens import RefreshToken, TokenError
 from accounts.models import User
 from accounts.tokens import UserRefreshToken, access_token_for, is_current
 from imagefactory.core.errors import RateLimited, Unauthorized
-from imagefactory.core.ratelimit import WindowCount, hit, peek, reset
+from imagefactory.core.ratelimit import hit, peek, reset
 
 
 def _token_pair(user: User) -> dict:
@@ -36,8 +36,13 @@ def _login_scopes(*, email: str, address: str) -> list[tuple[str, int]]:
     ]
 
 
-def _refuse_when_locked(windows: list[WindowCount]) -> None:
-    locked = [window for window in windows if window.count >= window.limit]
+def check_login_allowed(*, email: str, address: str) -> None:
+    """429 while the (email, address) pair or the address has used up its failed logins."""
+    locked = [
+        window
+        for scope, limit in _login_scopes(email=email, address=address)
+        if (window := peek(scope, limit=limit, window_seconds=settings.LOGIN_RATE_WINDOW_SECONDS)).count >= limit
+    ]
     if locked:
         raise RateLimited(
             "Too many failed logins; try again after the time in Retry-After",
@@ -45,16 +50,24 @@ def _refuse_when_locked(windows: list[WindowCount]) -> None:
         )
 
 
-def login(*, email: str, password: str, address: str) -> tuple[User, dict]:
+def record_login_outcome(*, email: str, address: str, succeeded: bool) -> None:
+    """A failure counts against the pair and the address; a success forgives the pair's failures."""
     window_seconds = settings.LOGIN_RATE_WINDOW_SECONDS
     scopes = _login_scopes(email=email, address=address)
-    _refuse_when_locked([peek(scope, limit=limit, window_seconds=window_seconds) for scope, limit in scopes])
+    if succeeded:
+        reset(scopes[0][0], window_seconds=window_seconds)
+        return
+    for scope, limit in scopes:
+        hit(scope, limit=limit, window_seconds=window_seconds)
+
+
+def login(*, email: str, password: str, address: str) -> tuple[User, dict]:
+    check_login_allowed(email=email, address=address)
     user = authenticate(username=email.strip().lower(), password=password)
-    if user is None or not user.is_active:
-        for scope, limit in scopes:
-            hit(scope, limit=limit, window_seconds=window_seconds)
+    succeeded = user is not None and user.is_active
+    record_login_outcome(email=email, address=address, succeeded=succeeded)
+    if not succeeded:
         raise Unauthorized("Invalid email or password")
-    reset(scopes[0][0], window_seconds=window_seconds)  # a success forgives this pair's failures
     return user, _token_pair(user)
 
 

@@ -259,7 +259,8 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # collectstatic's target; WhiteNoise also serves from the apps (FINDERS)
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request about a missing STATIC_ROOT
 WHITENOISE_USE_FINDERS = True
 
 # --- Browser sessions (web UI, browsable API) -----------------------------------------

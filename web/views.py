@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework import serializers
 
-from accounts.services import check_login_rate, stream_access_token
+from accounts.services import check_login_allowed, record_login_outcome, stream_access_token
 from builds import selectors
 from builds.api.serializers import BuildCreateSerializer
 from builds.services import builds as build_services
@@ -28,14 +28,21 @@ RECENT_BUILDS = 25
 
 
 class RateLimitedAuthenticationForm(AuthenticationForm):
-    """Django's login form under the API login's limits (per email and per client address)."""
+    """Django's login form under the API login's limits (failures per email and client address)."""
 
     def clean(self):
+        email, address = self.data.get("username", ""), client_address(self.request)
         try:
-            check_login_rate(email=self.data.get("username", ""), address=client_address(self.request))
+            check_login_allowed(email=email, address=address)
         except RateLimited as refusal:
-            raise ValidationError(refusal.message, code="rate_limited")
-        return super().clean()
+            raise ValidationError(refusal.message, code="rate_limited") from None
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            record_login_outcome(email=email, address=address, succeeded=False)
+            raise
+        record_login_outcome(email=email, address=address, succeeded=True)
+        return cleaned
 
 
 class LoginView(auth_views.LoginView):
