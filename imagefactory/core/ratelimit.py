@@ -16,7 +16,7 @@ from imagefactory.core.tokens import request_user_id
 
 logger = logging.getLogger(__name__)
 
-EXEMPT_PREFIXES = ("/api/v1/schema", "/api/v1/docs")
+EXEMPT_PREFIXES = ("/api/v1/schema", "/api/v1/docs", "/api/v1/redoc")
 
 
 @dataclass(frozen=True)
