@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "imagefactory.core.schema.add_response_headers",
+        "imagefactory.core.schema.declare_security",
     ],
 }
 
