@@ -8,12 +8,13 @@ from rest_framework.request import Request
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from accounts.tokens import is_current
 from imagefactory.core.errors import Unauthorized
 from imagefactory.core.tokens import request_access_token, verify_access_token
 
 
 def user_of(token: AccessToken) -> User:
-    """The active user a verified access token names, or Unauthorized."""
+    """The active user a verified access token names, or Unauthorized (also when it was revoked)."""
     user_model = get_user_model()
     try:
         user = user_model.objects.get(pk=token["user_id"])
@@ -21,6 +22,8 @@ def user_of(token: AccessToken) -> User:
         raise Unauthorized("User not found or inactive") from exc
     if not user.is_active:
         raise Unauthorized("User not found or inactive")
+    if not is_current(token, user):
+        raise Unauthorized("Token was revoked; log in again", details={"reason": "token_revoked"})
     return user
 
 

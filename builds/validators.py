@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
+from collections.abc import Sequence
 
 # Each rule is ONE regular expression, written to mean the same in Python (`re.fullmatch`) and in
 # ECMA-262 (JSON Schema's `pattern`): the validators below and the OpenAPI document both use it.
@@ -44,12 +46,24 @@ _REPOSITORY_PATH = rf"/{_NOT_SPACE}*[^/{WHITESPACE}]{_NOT_SPACE}*"
 _HTTPS_URL = rf"https://{_HOST}{_REPOSITORY_PATH}"  # no user info: credentials go in git_username/git_password
 _SSH_URL = rf"ssh://(?:[^/@:\[\]{WHITESPACE}]+@)?{_HOST}{_REPOSITORY_PATH}"
 _SCP_URL = rf"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!/){_NOT_SPACE}+"
-_FILE_URL = rf"file://{_NOT_SPACE}+"
+# Below a FILE_REPOSITORY_ROOTS directory: path components without '..', '%' or whitespace.
+_FILE_PATH_TAIL = rf"(?:/(?!\.\.(?:/|$))[^/%{WHITESPACE}]*)"
 
 
-def repository_url_pattern(*, allow_file: bool) -> str:
-    """The repository URLs this server accepts: https://, ssh://, git@host:path, and file:// when allowed."""
-    forms = [_HTTPS_URL, _SSH_URL, _SCP_URL, *([_FILE_URL] if allow_file else [])]
+def _regex_literal(text: str) -> str:
+    """`text` matched literally; only escapes that Python and ECMA-262 (also in unicode mode) both accept."""
+    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", text)
+
+
+def _file_url(root: str) -> str:
+    root = posixpath.normpath(root).rstrip("/")  # the root directory "/" becomes ""
+    tail = f"{_FILE_PATH_TAIL}+" if not root else f"{_FILE_PATH_TAIL}*"
+    return f"file://(?:localhost)?{_regex_literal(root)}{tail}"
+
+
+def repository_url_pattern(*, file_roots: Sequence[str]) -> str:
+    """The repository URLs this server accepts: https://, ssh://, git@host:path, and file:// under file_roots."""
+    forms = [_HTTPS_URL, _SSH_URL, _SCP_URL, *(_file_url(root) for root in file_roots)]
     return "^(?:" + "|".join(forms) + ")$"
 
 
@@ -86,15 +100,34 @@ def display_name_error(name: str) -> str | None:
     return None if _fullmatch(DISPLAY_NAME, name) else "Must not be blank."
 
 
-def repository_url_error(url: str, *, allow_file: bool) -> str | None:
-    if _fullmatch(repository_url_pattern(allow_file=allow_file), url):
+def repository_url_error(url: str, *, file_roots: Sequence[str]) -> str | None:
+    if _fullmatch(repository_url_pattern(file_roots=file_roots), url):
         return None
-    if _fullmatch(repository_url_pattern(allow_file=True), url):
-        return "file:// repositories are disabled on this server (ALLOW_FILE_REPOSITORIES)."
+    if url.startswith("file://"):
+        return file_repository_error(url.removeprefix("file://"), file_roots) or (
+            "Must be a file:///path without '..', '%' or whitespace under the server's FILE_REPOSITORY_ROOTS."
+        )
     authority = url.partition("://")[2].split("/", 1)[0]
     if (url.startswith("https://") and "@" in authority) or ":" in authority.rpartition("@")[0]:
         return "Must not contain credentials; set git_username and git_password (stored encrypted) instead."
     return "Must be an https://, ssh:// or git@host:path repository URL naming a repository path on the host."
+
+
+def file_repository_error(rest: str, file_roots: Sequence[str]) -> str | None:
+    """A file:// repository must lie under a directory the operator listed in FILE_REPOSITORY_ROOTS:
+    otherwise any tenant could clone any git repository the server can read. (The reason for a
+    refusal; what is accepted is repository_url_pattern's, which is stricter still.)"""
+    if not file_roots:
+        return "file:// repositories are disabled on this server (FILE_REPOSITORY_ROOTS is empty)."
+    path = rest.removeprefix("localhost")
+    if not path.startswith("/") or "%" in path or ".." in path.split("/"):
+        return "Must be an absolute file:///path without '..' or percent-escapes."
+    normalized = posixpath.normpath(path)
+    for root in file_roots:
+        root = posixpath.normpath(root)
+        if normalized == root or normalized.startswith(root.rstrip("/") + "/"):
+            return None
+    return "file:// repositories are allowed only under the server's FILE_REPOSITORY_ROOTS."
 
 
 def relative_path_error(path: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,12 +33,35 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 
+REDIS_URL = os.environ.get("REDIS_URL", "")
+SERVICES_MODE = bool(REDIS_URL)
+
+
+def stored_secret_key(path: Path) -> str:
+    """The key in `path`, made on first start: random, readable by this user only (0600).
+
+    Created next to it and linked into place, so two processes starting at once agree on one key.
+    """
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is not set. Set SECRET_KEY for production, or DEBUG=1 for development.")
-    # Development only: never used when DEBUG is off.
-    SECRET_KEY = "imagefactory-insecure-development-key-do-not-use-in-production"
+    if SERVICES_MODE:
+        # Servers and workers on several hosts must share one key (tokens, stored credentials).
+        raise ImproperlyConfigured("SECRET_KEY is not set. In services mode every process needs the same SECRET_KEY.")
+    SECRET_KEY = stored_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 # Keys for credentials stored in the database; the first encrypts, all decrypt (rotation).
@@ -52,6 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
@@ -69,6 +94,7 @@ MIDDLEWARE = [
     "imagefactory.core.middleware.ApiErrorMiddleware",
     "imagefactory.core.ratelimit.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -118,9 +144,6 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- Redis: cache, channel layer, Celery ----------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
-SERVICES_MODE = bool(REDIS_URL)
-
 if SERVICES_MODE:
     CACHES = {
         "default": {
@@ -260,8 +283,12 @@ LOGGING = {
 
 # --- ImageFactory ---------------------------------------------------------------------
 IMAGEFACTORY_API_URL = os.environ.get("IMAGEFACTORY_API_URL", "http://localhost:8080/api/v1")
-# file:// repositories are for local development and tests; refused in production.
-ALLOW_FILE_REPOSITORIES = env_bool("ALLOW_FILE_REPOSITORIES", DEBUG or not SERVICES_MODE)
+# file:// repositories are accepted only under these directories (any mode); the embedded default
+# lists the demo's own repository (manage.py bootstrap_demo), services mode none.
+FILE_REPOSITORY_ROOTS = [
+    os.path.normpath(os.path.abspath(root))
+    for root in env_list("FILE_REPOSITORY_ROOTS", "" if SERVICES_MODE else str(VAR_DIR / "demo-repo"))
+]
 MAX_BUILD_TIMEOUT_SECONDS = env_int("MAX_BUILD_TIMEOUT_SECONDS", 4 * 3600)
 DEFAULT_BUILD_TIMEOUT_SECONDS = 1800
 
@@ -269,8 +296,19 @@ RATE_LIMIT_REQUESTS = env_int("RATE_LIMIT_REQUESTS", 1000)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60)
 # Per user across all tenants: a ceiling, so that varying X-Tenant-ID cannot multiply the limit.
 RATE_LIMIT_USER_REQUESTS = env_int("RATE_LIMIT_USER_REQUESTS", 5 * RATE_LIMIT_REQUESTS)
+# Failed logins per (email, client address), and per client address, in one window.
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
+LOGIN_ADDRESS_RATE_LIMIT = env_int("LOGIN_ADDRESS_RATE_LIMIT", 10 * LOGIN_RATE_LIMIT)
 LOGIN_RATE_WINDOW_SECONDS = env_int("LOGIN_RATE_WINDOW_SECONDS", 60)
+# Who the client is behind a reverse proxy (imagefactory/core/ratelimit.py, client_address):
+# X-Forwarded-For is believed only for this many proxies, or only as far as these networks.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+TRUSTED_PROXY_NETWORKS = env_list("TRUSTED_PROXY_NETWORKS")
+# Off unless listed: a page on another origin cannot call the API with a user's browser session.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id", "x-tenant-id"]
+CORS_EXPOSE_HEADERS = ["x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"]
 DEFAULT_MAX_QUEUED_BUILDS = env_int("DEFAULT_MAX_QUEUED_BUILDS", 100)
 DEFAULT_MAX_RUNNING_BUILDS = env_int("DEFAULT_MAX_RUNNING_BUILDS", 4)
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -310,6 +348,10 @@ BUILD_LOG_MAX_LINE_BYTES = env_int("BUILD_LOG_MAX_LINE_BYTES", 16 * 1024)  # lon
 
 # Log streaming (WebSocket)
 STREAM_STATUS_POLL_SECONDS = float(os.environ.get("STREAM_STATUS_POLL_SECONDS", "5"))
+# An open stream checks its client's access again this often (token expiry, revocation, membership);
+# membership and revocation changes are also pushed to it at once through the channel layer.
+STREAM_ACCESS_CHECK_SECONDS = float(os.environ.get("STREAM_ACCESS_CHECK_SECONDS", "5"))
+STREAM_MAX_CONNECTIONS_PER_USER = env_int("STREAM_MAX_CONNECTIONS_PER_USER", 20)
 # Lines are published before they are stored: a gap the store lacks this long is skipped (it never comes).
 STREAM_GAP_GRACE_SECONDS = float(os.environ.get("STREAM_GAP_GRACE_SECONDS", "3"))
 # A client is closed with 1013 when the build is this many lines ahead of what could be written to it.

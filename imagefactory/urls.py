@@ -4,10 +4,10 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView
 
 from imagefactory.api_docs import RedocView, SwaggerUIView
 from imagefactory.core.errors import envelope_response
+from imagefactory.core.schema_cache import CachedSchemaView
 from imagefactory.health import healthz, readyz
 
 
@@ -20,7 +20,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("tenants.api.urls")),
     path("", include("builds.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", CachedSchemaView.as_view(), name="schema"),
     path("docs/", SwaggerUIView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
 ]

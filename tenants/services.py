@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.models import User
-from imagefactory.core.errors import Conflict, InvalidRequest, NotFound
+from imagefactory.core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tenants.models import Membership, Role, Tenant
 from tenants.roles import OWNER_ROLE
 
@@ -31,6 +31,18 @@ def _role(name: str) -> Role:
     return role
 
 
+def _check_within(role: Role, actor_permissions: frozenset[str]) -> None:
+    """Nobody grants, changes or removes a role holding permissions they do not hold themselves:
+    otherwise a member manager could make themselves owner, or demote the owner (issue: escalation
+    through custom roles). Only holders of every permission can therefore touch owners."""
+    missing = sorted(role.permission_set - actor_permissions)
+    if missing:
+        raise Forbidden(
+            f"You cannot grant, change or remove the role '{role.name}': it holds permissions you do not have",
+            details={"reason": "role_escalation", "role": role.name, "missing_permissions": missing},
+        )
+
+
 def _lock_owners(membership: Membership) -> tuple[Membership, int]:
     """Locks the tenant row (two demotions of the last two owners cannot both pass), then
     re-reads the membership: a concurrent request may have changed or removed it."""
@@ -41,11 +53,12 @@ def _lock_owners(membership: Membership) -> tuple[Membership, int]:
     return current, Membership.objects.filter(tenant_id=membership.tenant_id, role__name=OWNER_ROLE).count()
 
 
-def add_member(*, tenant: Tenant, email: str, role_name: str) -> Membership:
+def add_member(*, tenant: Tenant, email: str, role_name: str, actor_permissions: frozenset[str]) -> Membership:
     user = User.objects.filter(email__iexact=email.strip()).first()
     if user is None:
         raise InvalidRequest("No such user", details={"email": "No user with this email exists."})
     role = _role(role_name)
+    _check_within(role, actor_permissions)
     try:
         with transaction.atomic():
             return Membership.objects.create(user=user, tenant=tenant, role=role)
@@ -54,9 +67,11 @@ def add_member(*, tenant: Tenant, email: str, role_name: str) -> Membership:
 
 
 @transaction.atomic
-def change_member_role(*, membership: Membership, role_name: str) -> Membership:
+def change_member_role(*, membership: Membership, role_name: str, actor_permissions: frozenset[str]) -> Membership:
     role = _role(role_name)
+    _check_within(role, actor_permissions)
     membership, owners = _lock_owners(membership)
+    _check_within(membership.role, actor_permissions)
     if membership.role.name == OWNER_ROLE and role.name != OWNER_ROLE and owners <= 1:
         raise Conflict("A tenant must keep at least one owner", details={"reason": "last_owner"})
     membership.role = role
@@ -65,8 +80,9 @@ def change_member_role(*, membership: Membership, role_name: str) -> Membership:
 
 
 @transaction.atomic
-def remove_member(*, membership: Membership) -> None:
+def remove_member(*, membership: Membership, actor_permissions: frozenset[str]) -> None:
     membership, owners = _lock_owners(membership)
+    _check_within(membership.role, actor_permissions)
     if membership.role.name == OWNER_ROLE and owners <= 1:
         raise Conflict("A tenant must keep at least one owner", details={"reason": "last_owner"})
     membership.delete()

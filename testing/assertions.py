@@ -8,9 +8,9 @@ import json
 def access_token_for(user) -> str:
     # Imported here: simplejwt reads Django's settings at import, and the harness is imported
     # before Django is set up (pytest's conftest, the benchmarks).
-    from rest_framework_simplejwt.tokens import RefreshToken
+    from accounts.tokens import access_token_for as issue
 
-    return str(RefreshToken.for_user(user).access_token)
+    return issue(user)
 
 
 def assert_envelope(response, status: int, code: str | None = None) -> dict:
@@ -20,7 +20,8 @@ def assert_envelope(response, status: int, code: str | None = None) -> dict:
     assert set(body) == {"error", "code", "timestamp", "trace_id", "details"}, body
     if code is not None:
         assert body["code"] == code, body
-    assert body["trace_id"] and response["X-Request-ID"] == body["trace_id"]
+    headers = getattr(response, "headers", response)  # requests' Response, or Django's
+    assert body["trace_id"] and headers["X-Request-ID"] == body["trace_id"]
     return body
 
 

@@ -36,6 +36,7 @@ FAST_ENGINE_ENV = {
     "BUILD_REAPER_INTERVAL_SECONDS": "2",
     "STREAM_STATUS_POLL_SECONDS": "2",
     "RATE_LIMIT_REQUESTS": "100000",  # tests poll status; the limiter has its own tests
+    "STREAM_MAX_CONNECTIONS_PER_USER": "1000",  # a hundred clients of one user; the cap has its own tests
     "BUILD_PIDS_LIMIT": "512",  # a fork bomb meets the limit fast
 }
 

@@ -1,8 +1,10 @@
-"""/auth/login, /auth/refresh, /auth/logout (exempt from the X-Tenant-ID rule). /auth/me is in tenants."""
+"""/auth/login, /auth/refresh, /auth/logout, /auth/logout-all (exempt from the X-Tenant-ID rule).
+
+/auth/me is in tenants."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -76,4 +78,22 @@ class LogoutView(APIView):
     def post(self, request):
         data = RefreshTokenSerializer.validated(request.data)
         services.logout(raw_refresh=data["refresh_token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """Signs the caller out everywhere: every access and refresh token issued so far, every
+    browser session and every open log stream of theirs ends (accounts.services.sign_out_everywhere)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={204: None, **ERROR_RESPONSES},
+        tags=["Auth"],
+        operation_id="logoutAll",
+        summary="Sign out everywhere: every token, session and log stream of the caller ends",
+    )
+    def post(self, request):
+        services.sign_out_everywhere(request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

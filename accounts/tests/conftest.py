@@ -10,11 +10,16 @@ PASSWORD = "correct-horse-9"
 
 @pytest.fixture
 def login():
-    """login(email, password, address=...) -> the response of POST /api/v1/auth/login."""
+    """login(email, password, address=..., forwarded_for=...) -> the response of POST /api/v1/auth/login."""
 
-    def post(email: str, password: str = PASSWORD, *, address: str = "10.0.0.1"):
+    def post(email: str, password: str = PASSWORD, *, address: str = "10.0.0.1", forwarded_for: str | None = None):
+        headers = {"HTTP_X_FORWARDED_FOR": forwarded_for} if forwarded_for is not None else {}
         return APIClient().post(
-            "/api/v1/auth/login", {"email": email, "password": password}, format="json", REMOTE_ADDR=address
+            "/api/v1/auth/login",
+            {"email": email, "password": password},
+            format="json",
+            REMOTE_ADDR=address,
+            **headers,
         )
 
     return post

@@ -181,22 +181,96 @@ def test_me_needs_an_access_token(tokens, bearer, raw):
 @pytest.fixture
 def low_login_limit(settings):
     settings.LOGIN_RATE_LIMIT = 2
+    settings.LOGIN_ADDRESS_RATE_LIMIT = 5
     return settings.LOGIN_RATE_LIMIT
 
 
-def test_login_is_throttled_per_email_across_addresses(low_login_limit, login, owner):
-    for n in range(low_login_limit):
-        assert login(owner.email, "wrong-password-1", address=f"10.1.0.{n}").status_code == 401
-    response = login(owner.email, address="10.1.0.99")  # right password, fresh address: still throttled
+def test_failed_logins_lock_the_email_from_that_address_only(low_login_limit, login, owner):
+    for _ in range(low_login_limit):
+        assert login(owner.email, "wrong-password-1", address="10.1.0.1").status_code == 401
+    response = login(owner.email, address="10.1.0.1")  # right password, same address: locked
     assert_envelope(response, 429, "RATE_LIMITED")
     assert int(response["Retry-After"]) >= 1
-    assert login("someone-else@example.com", address="10.1.0.98").status_code == 401  # other emails unaffected
+    # The victim, from their own address, is not locked out by someone failing against their email.
+    assert login(owner.email, address="10.1.0.2").status_code == 200
 
 
-def test_login_is_throttled_per_client_address_across_emails(low_login_limit, login, owner):
-    for n in range(low_login_limit):
+def test_a_success_forgives_the_pairs_failures(low_login_limit, login, owner):
+    for _ in range(3):
+        assert login(owner.email, "wrong-password-1", address="10.3.0.1").status_code == 401
+        assert login(owner.email, address="10.3.0.1").status_code in (200, 429)
+    assert login(owner.email, "wrong-password-1", address="10.3.0.1").status_code == 401
+    assert login(owner.email, address="10.3.0.1").status_code == 200
+
+
+def test_failed_logins_lock_a_client_address_across_emails(low_login_limit, settings, login, owner):
+    for n in range(settings.LOGIN_ADDRESS_RATE_LIMIT):
         assert login(f"guess-{n}@example.com", address="10.2.0.1").status_code == 401
     response = login(owner.email, address="10.2.0.1")
     assert_envelope(response, 429, "RATE_LIMITED")
     assert int(response["Retry-After"]) >= 1
     assert login(owner.email, address="10.2.0.2").status_code == 200  # another address still may log in
+
+
+def test_x_forwarded_for_is_ignored_unless_a_proxy_is_trusted(low_login_limit, login, owner):
+    # Untrusted: the header is the client's own claim, so varying it does not escape the lock.
+    for n in range(low_login_limit):
+        assert login(owner.email, "wrong-password-1", address="10.4.0.1", forwarded_for=f"1.2.3.{n}").status_code == 401
+    assert login(owner.email, address="10.4.0.1", forwarded_for="1.2.3.99").status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("trust", "remote", "forwarded", "client"),
+    [
+        ({}, "10.0.0.9", "203.0.113.7", "10.0.0.9"),
+        ({"TRUSTED_PROXY_COUNT": 1}, "10.0.0.9", "203.0.113.7", "203.0.113.7"),
+        ({"TRUSTED_PROXY_COUNT": 1}, "10.0.0.9", "6.6.6.6, 203.0.113.7", "203.0.113.7"),  # spoofed left part
+        ({"TRUSTED_PROXY_COUNT": 2}, "10.0.0.9", "6.6.6.6, 203.0.113.7, 10.0.0.8", "203.0.113.7"),
+        ({"TRUSTED_PROXY_COUNT": 1}, "10.0.0.9", "not-an-address", "10.0.0.9"),
+        ({"TRUSTED_PROXY_NETWORKS": ["10.0.0.0/8"]}, "10.0.0.9", "6.6.6.6, 203.0.113.7, 10.0.0.8", "203.0.113.7"),
+        ({"TRUSTED_PROXY_NETWORKS": ["10.0.0.0/8"]}, "192.0.2.1", "203.0.113.7", "192.0.2.1"),  # not via a proxy
+    ],
+)
+def test_the_client_address_behind_trusted_proxies(settings, rf, trust, remote, forwarded, client):
+    from imagefactory.core.ratelimit import client_address
+
+    settings.TRUSTED_PROXY_COUNT = trust.get("TRUSTED_PROXY_COUNT", 0)
+    settings.TRUSTED_PROXY_NETWORKS = trust.get("TRUSTED_PROXY_NETWORKS", [])
+    request = rf.get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_address(request) == client
+
+
+def test_an_operator_signs_a_user_out_everywhere_from_the_admin(client, make_user, login, owner, bearer):
+    tokens = login(owner.email).json()
+    operator = make_user(superuser=True)
+    client.force_login(operator)
+    response = client.post(
+        "/admin/accounts/user/",
+        {"action": "sign_out_everywhere", "_selected_action": [owner.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200 and "Signed out 1 user(s) everywhere." in response.content.decode()
+    assert_envelope(bearer(tokens["access_token"]).get("/api/v1/auth/me"), 401, "UNAUTHORIZED")
+    refreshed = APIClient().post("/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}, format="json")
+    assert_envelope(refreshed, 401, "UNAUTHORIZED")
+    # The operator's own session is untouched; a browser session of the user would end too.
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("how", ["password changed", "signed out everywhere", "deactivated"])
+def test_revocation_ends_the_users_browser_sessions(client, make_user, how):
+    from accounts.services import sign_out_everywhere
+
+    user = make_user(is_staff=True, is_superuser=True)
+    client.force_login(user)
+    assert client.get("/admin/").status_code == 200
+    if how == "password changed":
+        user.set_password("another-password-5")
+        user.save()
+    elif how == "signed out everywhere":
+        sign_out_everywhere(user)
+    else:
+        user.is_active = False
+        user.save()
+    response = client.get("/admin/")  # the session no longer authenticates anyone: back to the login page
+    assert response.status_code == 302 and "/login/" in response["Location"]

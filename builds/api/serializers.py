@@ -45,11 +45,11 @@ class BuildSecretsField(serializers.DictField):
 
 
 def _repository_url_pattern() -> str:
-    return validators.repository_url_pattern(allow_file=settings.ALLOW_FILE_REPOSITORIES)
+    return validators.repository_url_pattern(file_roots=settings.FILE_REPOSITORY_ROOTS)
 
 
 def _repository_url_error(value: str) -> str | None:
-    return validators.repository_url_error(value, allow_file=settings.ALLOW_FILE_REPOSITORIES)
+    return validators.repository_url_error(value, file_roots=settings.FILE_REPOSITORY_ROOTS)
 
 
 class ProjectSerializer(StrictModelSerializer):

@@ -21,6 +21,8 @@ Refusals (the documented choice)
           (``details.permission == "build:read"``)
     4404  unknown build or another tenant's build (identical bodies); also, after its
           lines so far, a build deleted while the client is connected ("Build was deleted")
+    4429  the user's request rate limit (handshakes count like requests), or already
+          STREAM_MAX_CONNECTIONS_PER_USER open streams
     ====  ============================================================================
 
     Why not reject the handshake with HTTP 403: browsers hide a rejected handshake's status, so
@@ -45,6 +47,14 @@ What an accepted client receives
 
     The end event can be lost (the channel layer drops messages of a full channel), so the build's
     status is also read every STREAM_STATUS_POLL_SECONDS; a failing read is logged and retried.
+
+Access that ends
+    An open stream checks its client's access again, by the same functions, every
+    STREAM_ACCESS_CHECK_SECONDS and at once when told through the user's access group
+    (membership or role changed, user deactivated, tokens revoked: tenants/signals.py,
+    accounts.models.User.revoke_tokens). When the access is gone (or the access token expired)
+    the client receives one error-envelope frame and close 4403; it reconnects with a fresh token
+    and ``?since=``.
 
 Heartbeat
     daphne pings every connection that sent nothing for ``--ping-interval`` seconds and drops
@@ -76,9 +86,11 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.authentication import authenticate_access_token
@@ -90,8 +102,10 @@ from builds.states import TERMINAL_STATES, worker_writes_the_end
 from builds.stream.cursor import End, ReadStore, Send, StreamCursor, Wait, seq_of
 from builds.stream.transport import CLOSE_TRY_AGAIN_LATER, DaphneSendBuffer
 from imagefactory.core.api import parse_uuid
+from imagefactory.core.channels import ACCESS_CHANGED_EVENT, access_group, register_server_loop
 from imagefactory.core.context import choose_trace_id, trace_id_var
-from imagefactory.core.errors import ApiError, InvalidRequest, NotFound, envelope
+from imagefactory.core.errors import ApiError, Forbidden, InvalidRequest, NotFound, RateLimited, envelope
+from imagefactory.core.ratelimit import hit, user_scopes
 from imagefactory.core.timestamps import iso_z
 from imagefactory.core.tokens import bearer_token
 from tenants.access import resolve_tenant_access
@@ -100,21 +114,75 @@ from tenants.roles import BUILD_READ
 logger = logging.getLogger(__name__)
 
 REPLAY_CHUNK = 500
-CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 404: 4404}
+CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 404: 4404, 429: 4429}
+CLOSE_ACCESS_ENDED = 4403
 CLOSE_NORMAL = 1000
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
 # Channel-layer events touch no database: skip Channels' per-message close_old_connections hop.
-_LAYER_EVENTS = {publish.LINES_EVENT: "log_lines", publish.FINISHED_EVENT: "build_finished"}
+_LAYER_EVENTS = {
+    publish.LINES_EVENT: "log_lines",
+    publish.FINISHED_EVENT: "build_finished",
+    ACCESS_CHANGED_EVENT: "access_changed",
+}
 
 
-def _authorize(raw_token: str | None, tenant_header: str | None, build_id: str) -> Build:
-    """The HTTP rule table, by the same functions, then the build inside the tenant."""
+def _authorize(raw_token: str | None, tenant_header: str | None, build_id: str) -> tuple[int, Build]:
+    """The HTTP rule table, by the same functions, then the build inside the tenant: (user id, build)."""
     user = authenticate_access_token(raw_token)
     access = resolve_tenant_access(user=user, tenant_header=tenant_header, write=False, permission=BUILD_READ)
     build = selectors.builds_for(access.tenant).filter(pk=parse_uuid(build_id, name="id")).first()
     if build is None:
         raise NotFound("Build not found")
-    return build
+    return user.pk, build
+
+
+def _open_streams_key(user_id: int) -> str:
+    return f"stream:open:user:{user_id}"
+
+
+# A counter a crashed server never decremented expires this long after the user's last stream check.
+_OPEN_STREAMS_TTL_SECONDS = 3600
+
+
+def _admit(user_id: int, tenant_header: str | None) -> bool:
+    """Counts the handshake against the user's rate limit, then takes one of their stream places.
+
+    True when a place was taken (give it back with _release). Like the HTTP limiter, an
+    unreachable cache admits the stream uncounted rather than taking streaming down with it.
+    """
+    try:
+        windows = [
+            hit(scope, limit=limit, window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS)
+            for scope, limit in user_scopes(user_id, tenant_header or "")
+        ]
+        key = _open_streams_key(user_id)
+        cache.add(key, 0, timeout=_OPEN_STREAMS_TTL_SECONDS)
+        exceeded = [window for window in windows if window.exceeded]
+        if exceeded:
+            raise RateLimited(
+                "Rate limit exceeded; retry after the time in Retry-After",
+                retry_after=max(window.retry_after for window in exceeded),
+            )
+        if cache.incr(key) > settings.STREAM_MAX_CONNECTIONS_PER_USER:
+            cache.decr(key)
+            raise RateLimited(
+                f"Too many open log streams; at most {settings.STREAM_MAX_CONNECTIONS_PER_USER} per user",
+                retry_after=int(settings.STREAM_ACCESS_CHECK_SECONDS),
+                details={"limit": settings.STREAM_MAX_CONNECTIONS_PER_USER},
+            )
+    except ApiError:
+        raise
+    except Exception:
+        logger.warning("stream limits unavailable; stream of user %s not counted", user_id, exc_info=True)
+        return False
+    return True
+
+
+def _release(user_id: int) -> None:
+    try:
+        cache.decr(_open_streams_key(user_id))
+    except ValueError:  # expired meanwhile: nothing left to give back
+        pass
 
 
 def parse_since(raw: str | None) -> int:
@@ -128,9 +196,12 @@ def parse_since(raw: str | None) -> int:
 class BuildLogStreamConsumer(AsyncWebsocketConsumer):
     build_id: Any = None
     group: str | None = None
+    user_id: int | None = None  # the accepted client's user
+    counted = False  # the stream holds one of the user's places (given back at the end)
     closed = False  # nothing may be sent any more (ended, refused, lagged, deleted, disconnected)
     pump: asyncio.Task[None] | None = None
     poller: asyncio.Task[None] | None = None
+    access_watch: asyncio.Task[None] | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = _LAYER_EVENTS.get(message["type"])
@@ -140,7 +211,7 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def connect(self) -> None:
-        publish.register_server_loop(asyncio.get_running_loop())
+        register_server_loop(asyncio.get_running_loop())
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.scope["headers"]}
         trace_id_var.set(choose_trace_id(headers.get("x-request-id")))
         query = {
@@ -151,15 +222,17 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         }
         raw_token = bearer_token(headers.get("authorization", "")) or query.get("token")
         tenant_header = headers.get("x-tenant-id") or query.get("tenant_id")
+        self.credentials = (raw_token, tenant_header, self.scope["url_route"]["kwargs"]["build_id"])
         try:
-            build = await database_sync_to_async(_authorize)(
-                raw_token, tenant_header, self.scope["url_route"]["kwargs"]["build_id"]
-            )
+            user_id, build = await database_sync_to_async(_authorize)(*self.credentials)
             since = parse_since(query.get("since"))
+            counted = await sync_to_async(_admit)(user_id, tenant_header)
         except ApiError as refusal:
             await self.accept()
             await self._close_with_error(refusal)
             return
+        self.user_id = user_id
+        self.counted = counted
         self.build_id = build.pk
         self.cursor = StreamCursor(
             since, buffer_limit=settings.STREAM_MAX_LAG_LINES, gap_grace_seconds=settings.STREAM_GAP_GRACE_SECONDS
@@ -172,27 +245,36 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         # Subscribe first, then read the database: a line committed meanwhile is in the read or
         # arrives live, and the cursor drops the second copy.
         await self.channel_layer.group_add(self.group, self.channel_name)
+        self.access_changed_event = asyncio.Event()
+        await self.channel_layer.group_add(access_group(user_id), self.channel_name)
         await self.accept()
         self.socket.bound_kernel_buffer(settings.STREAM_SOCKET_SNDBUF_BYTES)
         self.wake.set()
         self.pump = asyncio.create_task(self._pump())
         self.poller = asyncio.create_task(self._poll_status())
+        self.access_watch = asyncio.create_task(self._watch_access())
 
-    async def _close_with_error(self, error: ApiError) -> None:
+    async def _close_with_error(self, error: ApiError, *, code: int | None = None) -> None:
         """One error-envelope frame, then the error's application close code."""
         self.closed = True
         body = envelope(error.status_code, error.message, code=error.code, details=error.details)
         await self.send(text_data=json.dumps(body))
-        await self.close(code=CLOSE_CODES.get(error.status_code, 4400))
+        await self.close(code=code or CLOSE_CODES.get(error.status_code, 4400))
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
         current = asyncio.current_task()
-        for task in (self.pump, self.poller):
+        for task in (self.pump, self.poller, self.access_watch):
             if task is not None and task is not current:
                 task.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.user_id is not None:
+            user_id, self.user_id = self.user_id, None
+            await self.channel_layer.group_discard(access_group(user_id), self.channel_name)
+            if self.counted:
+                self.counted = False
+                await sync_to_async(_release)(user_id)
 
     # --- channel-layer events (never block: the publisher and other clients must not wait) -----
     async def log_lines(self, message: dict[str, Any]) -> None:
@@ -208,6 +290,11 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
     async def build_finished(self, message: dict[str, Any]) -> None:
         self.finished_event.set()
         self._finish(message["status"])
+
+    async def access_changed(self, message: dict[str, Any]) -> None:
+        """The user's membership, role or tokens changed: check again now, not at the next round."""
+        if not self.closed:
+            self.access_changed_event.set()
 
     def _finish(self, status: str) -> None:
         if not self.closed:
@@ -313,6 +400,37 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
                 await asyncio.wait_for(self.finished_event.wait(), remaining)
             except TimeoutError:
                 pass
+
+    # --- access over time --------------------------------------------------------------------
+    async def _watch_access(self) -> None:
+        """Closes the stream (4403, one envelope) once its client may no longer read the build."""
+        try:
+            while not self.closed:
+                try:
+                    await asyncio.wait_for(self.access_changed_event.wait(), settings.STREAM_ACCESS_CHECK_SECONDS)
+                except TimeoutError:
+                    pass
+                self.access_changed_event.clear()
+                if self.closed:
+                    return
+                try:
+                    await database_sync_to_async(_authorize)(*self.credentials)
+                    if self.counted:
+                        await sync_to_async(cache.touch)(_open_streams_key(self.user_id), _OPEN_STREAMS_TTL_SECONDS)
+                except NotFound:
+                    return  # the build was deleted: the status poller ends the stream with 4404
+                except ApiError as refusal:
+                    logger.info("closing the log stream of build %s: %s", self.build_id, refusal.message)
+                    if not self.closed:
+                        await self._close_with_error(
+                            Forbidden(f"Access ended: {refusal.message}", details=refusal.details),
+                            code=CLOSE_ACCESS_ENDED,
+                        )
+                    return
+                except Exception:
+                    logger.exception("log stream of build %s: checking access failed, checking again", self.build_id)
+        except asyncio.CancelledError:
+            pass
 
     def _control(self, message: str, *, level: str, **metadata: str) -> dict[str, Any]:
         return {

@@ -196,15 +196,35 @@ def test_repository_url_refuses_other_schemes_and_shapes(create, url):
     assert_field_error(create(repository_url=url), "repository_url")
 
 
-def test_file_repositories_follow_the_setting(create, settings):
-    settings.ALLOW_FILE_REPOSITORIES = False
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("file:///srv/git/app", True),
+        ("file:///srv/git", True),
+        ("file://localhost/srv/git/app", True),
+        ("file:///srv/gitx/app", False),  # a sibling that only starts like a root
+        ("file:///srv/git/../../etc", False),
+        ("file:///srv/git/%2e%2e/etc", False),
+        ("file:///etc/app", False),
+        ("file://srv/git/app", False),  # relative
+    ],
+)
+def test_file_repositories_only_under_the_listed_roots(create, settings, url, allowed):
+    settings.FILE_REPOSITORY_ROOTS = ["/srv/git"]
+    response = create(repository_url=url)
+    if allowed:
+        assert response.status_code == 201, response.content
+    else:
+        assert_field_error(response, "repository_url")
+
+
+def test_no_file_repositories_when_no_root_is_listed(create, settings):
+    settings.FILE_REPOSITORY_ROOTS = []
     assert_field_error(create(repository_url="file:///srv/git/app"), "repository_url")
-    settings.ALLOW_FILE_REPOSITORIES = True
-    assert create(repository_url="file:///srv/git/app").status_code == 201
 
 
 def test_patch_validates_the_repository_url_too(create, owner_api, settings):
-    settings.ALLOW_FILE_REPOSITORIES = False
+    settings.FILE_REPOSITORY_ROOTS = ["/srv/git"]
     project_id = create().json()["id"]
     response = owner_api.patch(f"/api/v1/projects/{project_id}", {"repository_url": "file:///etc"}, format="json")
     assert_field_error(response, "repository_url")

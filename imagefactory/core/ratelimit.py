@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,8 +17,6 @@ from imagefactory.core.errors import envelope_response
 from imagefactory.core.tokens import request_user_id
 
 logger = logging.getLogger(__name__)
-
-EXEMPT_PREFIXES = ("/api/v1/schema", "/api/v1/docs", "/api/v1/redoc")
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,16 @@ class WindowCount:
         return max(1, self.reset_at - int(time.time()))
 
 
-def hit(scope: str, *, limit: int, window_seconds: int) -> WindowCount:
-    """Counts one request against `scope` in the current window; shared by all processes."""
+def _window(scope: str, window_seconds: int) -> tuple[str, int]:
+    """The cache key of `scope`'s current window, and when that window started."""
     now = int(time.time())
     window_start = now - now % window_seconds
-    key = f"ratelimit:{scope}:{window_start}"
+    return f"ratelimit:{scope}:{window_start}", window_start
+
+
+def hit(scope: str, *, limit: int, window_seconds: int) -> WindowCount:
+    """Counts one request against `scope` in the current window; shared by all processes."""
+    key, window_start = _window(scope, window_seconds)
     # add() is a no-op when the key exists; incr() is atomic in Redis and under the locmem lock.
     cache.add(key, 0, timeout=window_seconds + 5)
     try:
@@ -51,6 +56,16 @@ def hit(scope: str, *, limit: int, window_seconds: int) -> WindowCount:
         cache.add(key, 1, timeout=window_seconds + 5)
         count = 1
     return WindowCount(limit=limit, count=count, reset_at=window_start + window_seconds)
+
+
+def peek(scope: str, *, limit: int, window_seconds: int) -> WindowCount:
+    """`scope`'s count in the current window, without counting anything."""
+    key, window_start = _window(scope, window_seconds)
+    return WindowCount(limit=limit, count=int(cache.get(key) or 0), reset_at=window_start + window_seconds)
+
+
+def reset(scope: str, *, window_seconds: int) -> None:
+    cache.delete(_window(scope, window_seconds)[0])
 
 
 def rate_limit_headers(window: WindowCount) -> dict[str, str]:
@@ -62,15 +77,19 @@ def rate_limit_headers(window: WindowCount) -> dict[str, str]:
 
 
 def _request_scopes(request: HttpRequest) -> list[tuple[str, int]]:
-    """(bucket, limit) pairs this request counts against.
-
-    A token holder counts per user and tenant, and per user across all tenants (a ceiling, so
-    that spraying X-Tenant-ID values gains nothing); anyone else per client address.
-    """
     user_id = request_user_id(request)
     if user_id is None:
         return [(f"addr:{client_address(request)}", settings.RATE_LIMIT_REQUESTS)]
-    tenant = _tenant_key(request.headers.get("X-Tenant-ID", ""))
+    return user_scopes(user_id, request.headers.get("X-Tenant-ID", ""))
+
+
+def user_scopes(user_id: int, tenant_header: str) -> list[tuple[str, int]]:
+    """(bucket, limit) pairs a token holder's request counts against (HTTP, and stream handshakes).
+
+    Per user and tenant, and per user across all tenants: a ceiling, so that spraying
+    X-Tenant-ID values gains nothing. Anyone else counts per client address.
+    """
+    tenant = _tenant_key(tenant_header)
     return [
         (f"user:{user_id}:tenant:{tenant}", settings.RATE_LIMIT_REQUESTS),
         (f"user:{user_id}:all", settings.RATE_LIMIT_USER_REQUESTS),
@@ -86,7 +105,45 @@ def _tenant_key(header: str) -> str:
 
 
 def client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    """The address of the client, as far as the trusted proxies in front of us say.
+
+    X-Forwarded-For is believed only as far as the operator trusts it: TRUSTED_PROXY_NETWORKS
+    (the nearest address outside those networks is the client) or TRUSTED_PROXY_COUNT (that
+    many proxies each appended the address they saw). Anything further left is the client's own
+    claim, and a client can send any X-Forwarded-For it likes.
+    """
+    remote = request.META.get("REMOTE_ADDR") or "unknown"
+    forwarded = [item.strip() for item in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if item.strip()]
+    networks = _trusted_networks(tuple(settings.TRUSTED_PROXY_NETWORKS))
+    if networks:
+        chain = [*forwarded, remote]
+        while len(chain) > 1 and _within(chain[-1], networks):
+            chain.pop()
+        return _valid_address(chain[-1]) or remote
+    if settings.TRUSTED_PROXY_COUNT > 0 and forwarded:
+        candidate = forwarded[max(0, len(forwarded) - settings.TRUSTED_PROXY_COUNT)]
+        return _valid_address(candidate) or remote
+    return remote
+
+
+def _valid_address(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
+
+
+@lru_cache(maxsize=4)
+def _trusted_networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(value, strict=False) for value in values)
 
 
 class RateLimitMiddleware:
@@ -94,7 +151,7 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith("/api/v1/") or request.path.startswith(EXEMPT_PREFIXES):
+        if not request.path.startswith("/api/v1/"):
             return self.get_response(request)
         try:
             windows = [

@@ -26,8 +26,8 @@ SEED = 20260115
 MAX_EXAMPLES = 20
 ORIGINAL_OPENAPI = ROOT / "docs" / "reference" / "original-openapi.yaml"
 SCHEMATHESIS = Path(sys.executable).with_name("st")
-# Operations that would end the run's own session. None exists today; a future `logoutAll` belongs here.
-SESSION_ENDING_OPERATIONS: list[str] = []
+# Operations that would end the run's own session: every later request would be a 401.
+SESSION_ENDING_OPERATIONS = ["logoutAll"]
 # Schema-valid requests these operations refuse with 400 because of what the database holds, not
 # because of their shape: an unknown project_id (createBuild), an email of no registered user or an
 # unknown role (addMember, updateMember). No JSON Schema can say which ids or users exist.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import subprocess
 import sys
 from datetime import timedelta
@@ -118,16 +119,20 @@ def test_operation_ids_are_unique(schema):
 # --- settings -------------------------------------------------------------------------------
 
 
-def _run(args: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
-    """A fresh interpreter with production-like settings (no DEBUG, no services) plus `env`."""
-    base = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"}
-    }
+def _env(tmp_path, **env) -> dict[str, str]:
+    """Production-like settings (no DEBUG, no services, no key, no file roots) plus `env`."""
+    unset = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "FILE_REPOSITORY_ROOTS"}
+    base = {key: value for key, value in os.environ.items() if key not in unset}
     base.update(IMAGEFACTORY_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="imagefactory.settings")
     base.update(env)
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120)
+    return base
+
+
+def _run(args: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
+    """A fresh interpreter with production-like settings plus `env`."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=_env(tmp_path, **env), capture_output=True, text=True, timeout=120
+    )
 
 
 PRODUCTION = {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "example.com"}
@@ -144,43 +149,62 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path, extra, service
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("debug", ["0", ""], ids=["debug-0", "debug-unset"])
-def test_settings_refuse_to_start_without_secret_key_when_debug_is_off(tmp_path, debug):
-    result = _run(["-c", "import django; django.setup()"], tmp_path, DEBUG=debug)
+def test_services_mode_refuses_to_start_without_secret_key(tmp_path):
+    result = _run(["-c", "import django; django.setup()"], tmp_path, REDIS_URL="redis://127.0.0.1:6379/1")
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and "SECRET_KEY is not set" in result.stderr
 
 
-def test_debug_has_a_development_secret_key(tmp_path):
-    result = _run(
-        ["-c", "import django; django.setup(); from django.conf import settings; print(len(settings.SECRET_KEY))"],
-        tmp_path,
-        DEBUG="1",
-    )
-    assert result.returncode == 0, result.stderr
-    assert int(result.stdout) >= 50
+PRINT_SECRET_KEY = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
 
 
-PRINT_FILE_SETTING = (
-    "import django; django.setup(); from django.conf import settings; print(settings.ALLOW_FILE_REPOSITORIES)"
+@pytest.mark.parametrize("debug", ["0", "1"])
+def test_embedded_mode_makes_a_random_secret_key_once_and_keeps_it_private(tmp_path, debug):
+    first = _run(["-c", PRINT_SECRET_KEY], tmp_path, DEBUG=debug)
+    assert first.returncode == 0, first.stderr
+    again = _run(["-c", PRINT_SECRET_KEY], tmp_path, DEBUG=debug)
+    elsewhere = _run(["-c", PRINT_SECRET_KEY], tmp_path / "other")
+    key = first.stdout.strip()
+    assert len(key) >= 50 and again.stdout.strip() == key and elsewhere.stdout.strip() != key
+    stored = tmp_path / "secret_key"
+    assert stored.read_text().strip() == key
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert key not in (ROOT / "imagefactory" / "settings.py").read_text()
+
+
+def test_processes_starting_at_once_agree_on_one_key(tmp_path):
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PRINT_SECRET_KEY],
+            cwd=ROOT,
+            env={**_env(tmp_path)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    keys = {run.communicate(timeout=120)[0].strip() for run in runs}
+    assert len(keys) == 1 and len(keys.pop()) >= 50
+
+
+PRINT_FILE_ROOTS = (
+    "import django; django.setup(); from django.conf import settings; print(settings.FILE_REPOSITORY_ROOTS)"
 )
 
 
 @pytest.mark.parametrize(
-    "env,allowed",
+    "env,roots",
     [
-        ({"DEBUG": "1"}, True),
-        ({"DEBUG": "0"}, True),  # the embedded default (no REDIS_URL)
-        ({"DEBUG": "0", "REDIS_URL": "redis://127.0.0.1:6379/1"}, False),
-        ({"DEBUG": "0", "REDIS_URL": "redis://127.0.0.1:6379/1", "ALLOW_FILE_REPOSITORIES": "1"}, True),
-        ({"DEBUG": "1", "ALLOW_FILE_REPOSITORIES": "0"}, False),
+        ({}, ["{var}/demo-repo"]),  # the embedded default: the demo's own repository
+        ({"REDIS_URL": "redis://127.0.0.1:6379/1"}, []),
+        ({"FILE_REPOSITORY_ROOTS": "/srv/git/, /opt/mirrors/../repos"}, ["/srv/git", "/opt/repos"]),
     ],
-    ids=["debug", "embedded", "services", "services-opt-in", "debug-opt-out"],
+    ids=["embedded", "services", "listed"],
 )
-def test_file_repositories_are_allowed_only_in_development(tmp_path, env, allowed):
-    result = _run(["-c", PRINT_FILE_SETTING], tmp_path, SECRET_KEY=secrets.token_urlsafe(64), **env)
+def test_file_repositories_are_allowed_only_under_listed_roots(tmp_path, env, roots):
+    result = _run(["-c", PRINT_FILE_ROOTS], tmp_path, SECRET_KEY=secrets.token_urlsafe(64), **env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(allowed)
+    assert result.stdout.strip() == str([root.format(var=tmp_path) for root in roots])
 
 
 def test_jwt_lifetimes_default_to_15_minutes_and_7_days():

@@ -15,7 +15,7 @@ from builds.tests.test_validators import INVALID_BRANCHES, VALID_BRANCHES
 from imagefactory.core.schema import BEARER_SCHEME, TENANT_SCHEME
 
 UNAUTHENTICATED = {"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"}
-BEARER_ONLY = {"/api/v1/auth/me"}
+BEARER_ONLY = {"/api/v1/auth/me", "/api/v1/auth/logout-all"}
 ERROR_REF = "#/components/schemas/Error"
 
 
@@ -128,7 +128,7 @@ def test_errors_use_the_envelope_and_every_response_declares_the_headers(path, m
 def test_operation_ids_are_explicit_and_unique():
     ids = [operation["operationId"] for _, _, operation in operations()]
 
-    assert len(ids) == len(set(ids)) >= 23
+    assert len(ids) == len(set(ids)) >= 24
     assert all(re.fullmatch(r"[a-z][A-Za-z]+", operation_id) for operation_id in ids), ids
 
 
@@ -171,7 +171,7 @@ def _field(component: str, name: str) -> dict:
         (
             "ProjectRequest",
             "repository_url",
-            validators.repository_url_pattern(allow_file=settings.ALLOW_FILE_REPOSITORIES),
+            validators.repository_url_pattern(file_roots=settings.FILE_REPOSITORY_ROOTS),
         ),
     ],
 )
@@ -204,8 +204,8 @@ RULE_SAMPLES = {
         ["app", " app ", " ", "\t\n", "\x1c", "\x85", "\ufeff", "\u00a0x", "a\x00", ""],
     ),
     "repository url": (
-        validators.repository_url_pattern(allow_file=True),
-        lambda v: validators.repository_url_error(v, allow_file=True) is None,
+        validators.repository_url_pattern(file_roots=["/srv/git", "/opt/repos (1)/"]),
+        lambda v: validators.repository_url_error(v, file_roots=["/srv/git", "/opt/repos (1)/"]) is None,
         [
             "https://git.example.com/team/app.git",
             "https://git.example.com/",
@@ -215,6 +215,14 @@ RULE_SAMPLES = {
             "git@git.example.com:team/app.git",
             "git@h:/abs",
             "file:///srv/git/app.git",
+            "file://localhost/srv/git/team/app.git",
+            "file:///srv/git",
+            "file:///srv/gitx/app.git",
+            "file:///srv/git/../etc/app.git",
+            "file:///srv/git/a%2e%2e/b",
+            "file:///opt/repos (1)/app.git",
+            "file:///opt/repos (1)x/app.git",
+            "file:///etc/app.git",
             "http://h/a",
             "https://h/a\u2028b",
             "https://h/a\ufeffb",

@@ -57,7 +57,12 @@ class MemberListView(APIView):
     )
     def post(self, request):
         data = MemberCreateSerializer.validated(request.data)
-        membership = services.add_member(tenant=request.tenant, email=data["email"], role_name=data["role"])
+        membership = services.add_member(
+            tenant=request.tenant,
+            email=data["email"],
+            role_name=data["role"],
+            actor_permissions=request.tenant_access.permissions,
+        )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -96,7 +101,9 @@ class MemberDetailView(APIView):
     def patch(self, request, member_id: str):
         membership = self._membership(request, member_id)  # 404 before 400, like /projects/{id}
         data = MemberUpdateSerializer.validated(request.data)
-        membership = services.change_member_role(membership=membership, role_name=data["role"])
+        membership = services.change_member_role(
+            membership=membership, role_name=data["role"], actor_permissions=request.tenant_access.permissions
+        )
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(
@@ -107,7 +114,9 @@ class MemberDetailView(APIView):
         summary="Remove a member (never the last owner)",
     )
     def delete(self, request, member_id: str):
-        services.remove_member(membership=self._membership(request, member_id))
+        services.remove_member(
+            membership=self._membership(request, member_id), actor_permissions=request.tenant_access.permissions
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

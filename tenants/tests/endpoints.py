@@ -113,6 +113,21 @@ def _deactivated(user) -> str:
     return token
 
 
+def _password_changed(user) -> str:
+    token = access_token_for(user)
+    user.set_password("a-brand-new-password-3")
+    user.save()
+    return token
+
+
+def _signed_out_everywhere(user) -> str:
+    from accounts.services import sign_out_everywhere
+
+    token = access_token_for(user)
+    sign_out_everywhere(user)
+    return token
+
+
 BAD_CREDENTIALS = {
     "no-token": lambda user: None,
     "garbage": lambda user: "not-a-jwt",
@@ -120,4 +135,7 @@ BAD_CREDENTIALS = {
     "expired": _expired,
     "refresh-as-bearer": lambda user: str(RefreshToken.for_user(user)),
     "deactivated-user": _deactivated,
+    "password-changed": _password_changed,
+    "signed-out-everywhere": _signed_out_everywhere,
+    "no-generation-claim": lambda user: str(AccessToken.for_user(user)),  # not issued by this service
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -14,6 +15,7 @@ from testing import access_token_for, assert_envelope
 
 pytestmark = pytest.mark.django_db
 
+MEMBERS = "/api/v1/members"
 MEMBER_FIELDS = {"id", "user_id", "email", "name", "role", "created_at"}
 
 
@@ -193,13 +195,86 @@ def test_concurrent_demotions_of_the_last_two_owners_leave_one(transactional_db,
 @pytest.mark.parametrize("change", ["patch", "delete"])
 def test_a_member_removed_meanwhile_answers_404_not_500(tenant, make_user, roles, change):
     from tenants import services
+    from tenants.roles import ALL_PERMISSIONS
 
+    everything = frozenset(ALL_PERMISSIONS)
     member = Membership.objects.create(user=make_user(), tenant=tenant, role=roles["viewer"])
     stale = Membership.objects.get(pk=member.pk)  # what a slower concurrent request had loaded
-    services.remove_member(membership=member)
+    services.remove_member(membership=member, actor_permissions=everything)
 
     with pytest.raises(NotFound):
         if change == "patch":
-            services.change_member_role(membership=stale, role_name="developer")
+            services.change_member_role(membership=stale, role_name="developer", actor_permissions=everything)
         else:
-            services.remove_member(membership=stale)
+            services.remove_member(membership=stale, actor_permissions=everything)
+
+
+# --- no escalation -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def member_manager(client, make_user, tenant, api):
+    """A member whose custom role, created by an operator in the Django admin, may manage members
+    (and list them, and read projects) but holds nothing else."""
+    from tenants.models import Role
+
+    operator = make_user(superuser=True)
+    client.force_login(operator)
+    response = client.post(
+        "/admin/tenants/role/add/",
+        {"name": "member-manager", "permissions": json.dumps(["member:list", "member:manage", "project:read"])},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    role = Role.objects.get(name="member-manager")
+    user = make_user()
+    membership = Membership.objects.create(user=user, tenant=tenant, role=role)
+    return api(user, tenant), membership
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        "promote themselves to owner",
+        "add a new owner",
+        "grant developer",
+        "demote the owner",
+        "remove the owner",
+    ],
+)
+def test_a_custom_role_cannot_escalate(member_manager, owner, tenant, make_user, attempt):
+    manager_api, own_membership = member_manager
+    owner_membership = Membership.objects.get(user=owner, tenant=tenant)
+    before = sorted(Membership.objects.values_list("user_id", "role__name"))
+    newcomer = make_user()
+    response = {
+        "promote themselves to owner": lambda: manager_api.patch(
+            f"{MEMBERS}/{own_membership.pk}", {"role": "owner"}, format="json"
+        ),
+        "add a new owner": lambda: manager_api.post(MEMBERS, {"email": newcomer.email, "role": "owner"}, format="json"),
+        "grant developer": lambda: manager_api.post(
+            MEMBERS, {"email": newcomer.email, "role": "developer"}, format="json"
+        ),
+        "demote the owner": lambda: manager_api.patch(
+            f"{MEMBERS}/{owner_membership.pk}", {"role": "viewer"}, format="json"
+        ),
+        "remove the owner": lambda: manager_api.delete(f"{MEMBERS}/{owner_membership.pk}"),
+    }[attempt]()
+    body = assert_envelope(response, 403, "FORBIDDEN")
+    assert body["details"]["reason"] == "role_escalation" and body["details"]["missing_permissions"]
+    assert sorted(Membership.objects.values_list("user_id", "role__name")) == before
+
+
+def test_a_custom_role_may_grant_what_it_holds(member_manager, make_user, make_role, tenant):
+    manager_api, _ = member_manager
+    narrower = make_role(["member:list", "project:read"])
+    newcomer = make_user()
+    response = manager_api.post(MEMBERS, {"email": newcomer.email, "role": narrower.name}, format="json")
+    assert response.status_code == 201, response.content
+    assert manager_api.delete(f"{MEMBERS}/{response.json()['id']}").status_code == 204
+
+
+def test_owners_hold_every_permission_and_may_change_any_role(owner_api, make_user, tenant):
+    newcomer = make_user()
+    added = owner_api.post(MEMBERS, {"email": newcomer.email, "role": "owner"}, format="json")
+    assert added.status_code == 201, added.content
+    assert owner_api.patch(f"{MEMBERS}/{added.json()['id']}", {"role": "viewer"}, format="json").status_code == 200

@@ -43,10 +43,36 @@ def test_every_api_response_carries_the_rate_limit_headers(send, owner_api):
     assert int(response["X-RateLimit-Reset"]) > time.time()
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/api/v1/schema/"])
-def test_probes_and_docs_are_not_counted(path):
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_are_not_counted(path):
     response = APIClient().get(path)
     assert "X-RateLimit-Limit" not in response
+
+
+def test_the_schema_is_rate_limited_like_the_rest(settings):
+    settings.RATE_LIMIT_REQUESTS = 2
+    client = APIClient()
+    responses = [client.get("/api/v1/schema/", REMOTE_ADDR="10.9.0.1") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert all("X-RateLimit-Limit" in r for r in responses)
+    assert int(responses[-1]["Retry-After"]) >= 1
+
+
+def test_the_schema_is_generated_once_per_process():
+    from drf_spectacular.generators import SchemaGenerator
+
+    client = APIClient()
+    first = client.get("/api/v1/schema/?format=json")
+    calls = []
+    original = SchemaGenerator.get_schema
+    SchemaGenerator.get_schema = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    try:
+        again = [client.get("/api/v1/schema/?format=json") for _ in range(2)]
+    finally:
+        SchemaGenerator.get_schema = original
+    assert calls == []
+    assert [r.status_code for r in again] == [200, 200]
+    assert all(r.content == first.content for r in again)
 
 
 def test_remaining_decreases_then_429_with_retry_after(owner_api):
