@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.renderers import JSONRenderer
@@ -82,6 +83,24 @@ class ServiceUnavailable(ApiError):
     status_code, code, default_message = 503, "SERVICE_UNAVAILABLE", "Service unavailable"
 
 
+# A database that is restarting or refusing connections is a moment's outage, not a bug: clients
+# get a 503 they can retry (never a 500, and never a 401 that would make them drop their token).
+DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response() -> JsonResponse:
+    return envelope_response(
+        503,
+        "The database is unavailable; retry after the time in Retry-After",
+        details={"reason": "database_unavailable"},
+        headers={"Retry-After": str(DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
 def envelope(status: int, message: str, *, code: str | None = None, details: Any = None) -> dict:
     return {
         "error": message,
@@ -142,6 +161,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         status, code, message, details = 404, "NOT_FOUND", "Resource not found", {}
     elif isinstance(exc, DjangoPermissionDenied):
         status, code, message, details = 403, "FORBIDDEN", "Permission denied", {}
+    elif is_database_outage(exc):
+        logger.warning("database unavailable: %s", exc)
+        return database_unavailable_response()
     else:
         return None  # uncaught: ApiErrorMiddleware logs it and answers 500
     request = context.get("request")

@@ -9,7 +9,7 @@ from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOper
 from django.http import HttpRequest, HttpResponse
 
 from imagefactory.core.context import choose_trace_id, tenant_id_var, trace_id_var
-from imagefactory.core.errors import envelope_response
+from imagefactory.core.errors import database_unavailable_response, envelope_response, is_database_outage
 
 logger = logging.getLogger("imagefactory.request")
 
@@ -73,6 +73,9 @@ class ApiErrorMiddleware:
             )
         if isinstance(exception, (SuspiciousOperation, BadRequest)):
             return envelope_response(400, "Bad request")
+        if is_database_outage(exception):
+            logger.warning("database unavailable on %s %s: %s", request.method, request.path, exception)
+            return database_unavailable_response()
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return envelope_response(500, "Internal server error")
 

@@ -256,3 +256,13 @@ def test_unknown_urls_are_404_even_with_csrf_enforced(method):
 
     response = getattr(Client(enforce_csrf_checks=True), method)("/api/v1/nope", "{}", content_type="application/json")
     assert_envelope(response, 404, "NOT_FOUND")
+
+
+@pytest.mark.urls("imagefactory.core.tests.urls_boom")
+@pytest.mark.parametrize("path", ["/api/v1/boom/database/django", "/api/v1/boom/database/drf"], ids=["django", "drf"])
+def test_a_database_outage_is_a_503_to_retry_not_a_500(path):
+    response = APIClient().get(path)
+    body = assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
+    assert body["details"] == {"reason": "database_unavailable"}
+    assert int(response["Retry-After"]) >= 1
+    assert "5432" not in response.content.decode()  # the driver's message stays in the server log
