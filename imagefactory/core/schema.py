@@ -34,6 +34,7 @@ ERROR_RESPONSES = {
         415: "Unsupported media type",
         429: "Rate limited (see Retry-After)",
         500: "Internal server error",
+        503: "The database is unavailable for a moment (see Retry-After)",
     }.items()
 }
 
@@ -180,7 +181,7 @@ def add_response_headers(result, generator, request, public):
             )
             for code, response in operation.get("responses", {}).items():
                 names = [*RATE_LIMIT_HEADERS, "X-Request-ID"]
-                if code == "429":
+                if code in ("429", "503"):
                     names.append("Retry-After")
                 if code == "201" and operation.get("operationId") in LOCATION_OPERATIONS:
                     names.append("Location")

@@ -116,13 +116,13 @@ def test_every_request_string_has_a_pattern_enum_or_format(path, method, operati
 def test_errors_use_the_envelope_and_every_response_declares_the_headers(path, method, operation):
     responses = operation["responses"]
 
-    assert {"400", "401", "404", "406", "429", "500"} <= set(responses)
+    assert {"400", "401", "404", "406", "429", "500", "503"} <= set(responses)
     for status, response in responses.items():
         headers = set(response.get("headers", {}))
         assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Request-ID"} <= headers, status
         if status.startswith(("4", "5")):
             assert response["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, status
-    assert "Retry-After" in responses["429"]["headers"]
+    assert "Retry-After" in responses["429"]["headers"] and "Retry-After" in responses["503"]["headers"]
 
 
 def test_operation_ids_are_explicit_and_unique():
