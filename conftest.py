@@ -8,6 +8,7 @@ does the same except for the PostgreSQL-only tests, which cannot run on SQLite b
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
@@ -15,7 +16,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 import imagefactory.celery  # noqa: F401 — in-process dispatch (services mode) uses this app
-from testing import POSTGRES_ONLY, access_token_for
+from testing import POSTGRES_ONLY, GitRepo, Registry, Stack, StackClient, access_token_for, need
 
 REQUIRE_SERVICES = os.environ.get("IMAGEFACTORY_REQUIRE_SERVICES", "")
 
@@ -161,3 +162,57 @@ def project(make_project, tenant):
 @pytest.fixture
 def owner_api(api, owner, tenant) -> APIClient:
     return api(owner, tenant)
+
+
+# --- Real services: a registry, git repositories, server processes (builds and CLI tests) ------
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    reg = Registry(tmp_path_factory.mktemp("registry"))
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def buildah():
+    need(shutil.which("buildah") is not None, "buildah is not installed (apt-get install buildah)")
+    need(shutil.which("git") is not None, "git is not installed")
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    """A fresh repository with a busybox Dockerfile that echoes its build arg."""
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_dockerfile('ARG GREETING=hello\nRUN ["/bin/busybox", "sh", "-c", "echo greeting=$GREETING"]')
+    return repo
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup, django_db_blocker, tmp_path_factory):
+    """daphne (+ a Celery worker when REDIS_URL is set) on the test database, for the session."""
+    need(shutil.which("buildah") is not None, "buildah is not installed (apt-get install buildah)")
+    running = Stack(tmp_path_factory.mktemp("stack"))
+    with django_db_blocker.unblock():
+        running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def member_client(stack, transactional_db, owner, tenant):
+    """A StackClient acting as the tenant's owner (data committed: the server sees it)."""
+    return StackClient(stack, owner, tenant)
+
+
+@pytest.fixture
+def engine_project(make_project, tenant, git_repo, registry):
+    """engine_project(**fields) -> a project on the test's own repository, pushing to its own image repository."""
+
+    def make(**fields):
+        fields.setdefault("name", f"app-{uuid.uuid4().hex[:8]}")
+        fields.setdefault("repository_url", git_repo.url)
+        fields.setdefault("image_repository", f"{registry.host}/engine/{fields['name']}")
+        return make_project(tenant, **fields)
+
+    return make

@@ -25,4 +25,7 @@ class RoleAdmin(admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user", "tenant", "role", "created_at")
-    list_filter = ("role",)
+    list_filter = ("role", "tenant")
+    list_select_related = ("user", "tenant", "role")
+    search_fields = ("user__email", "tenant__name", "tenant__slug")
+    autocomplete_fields = ["user"]

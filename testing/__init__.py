@@ -7,6 +7,7 @@ It does not need pytest (benchmarks run without it).
 from testing.assertions import access_token_for, assert_envelope, stable_bytes
 from testing.git import BUSYBOX, BUSYBOX_DOCKERFILE, GIT_ENV, GitRepo, run_step
 from testing.processes import kill_processes_matching, processes_matching
+from testing.proxy import TcpProxy
 from testing.registry import Registry
 from testing.stack import FAST_ENGINE_ENV, ROOT, Stack, StackClient, database_url_for_subprocess
 from testing.tools import POSTGRES_ONLY, MissingTool, need, need_postgres
@@ -24,6 +25,7 @@ __all__ = [
     "Registry",
     "Stack",
     "StackClient",
+    "TcpProxy",
     "access_token_for",
     "assert_envelope",
     "database_url_for_subprocess",

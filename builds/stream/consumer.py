@@ -67,9 +67,10 @@ Slow clients
     behind daphne's ``send``): it writes lines only while fewer than STREAM_SEND_BUFFER_BYTES
     wait there. Lines it cannot write yet are not kept in memory (they are in the database);
     channel-layer handlers never block, so the publisher (worker) and the other clients never
-    wait for anyone. A client is too far behind when, after its initial replay, the newest line
-    of the build is more than STREAM_MAX_LAG_LINES ahead of the last line the server could
-    write to it: it gets the lagged message and close 1013, and resumes with ``?since=``.
+    wait for anyone. A client is too far behind when, after its initial replay, its send buffer
+    is full and the newest line of the build is more than STREAM_MAX_LAG_LINES ahead of the last
+    line written to it (a busy server catching up never closes a client that reads): it gets
+    the lagged message and close 1013, and resumes with ``?since=``.
     Lines lost on the channel layer (a full channel drops messages) show up as a seq gap and
     are read back from the database. Under a server other than daphne (no transport to watch,
     builds/stream/transport.py) nothing is throttled and nobody is closed for lagging.
@@ -338,7 +339,14 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         self.wake.clear()
 
     def _too_far_behind(self) -> bool:
-        return not self.cursor.replaying and self.cursor.newest - self.sent_seq > settings.STREAM_MAX_LAG_LINES
+        """The client, not the server, is behind: lines are waiting in its full send buffer and the
+        build is far ahead. A busy server whose pump has not caught up yet, while the client reads
+        everything it is sent, is not a slow client and is never closed for it."""
+        return (
+            not self.cursor.replaying
+            and self.cursor.newest - self.sent_seq > settings.STREAM_MAX_LAG_LINES
+            and self.socket.backlog_bytes() > settings.STREAM_SEND_BUFFER_BYTES
+        )
 
     async def _wait_for_room(self) -> bool:
         """Waits while the client's send buffer is full; False once the client was closed as lagging."""

@@ -1,50 +1,11 @@
-"""Fixtures for the engine and stream tests: a real registry, git repositories, server processes."""
+"""Fixtures of the builds tests. The real-services ones (registry, git_repo, stack, member_client,
+engine_project) are in the root conftest.py, shared with the CLI's end-to-end tests."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from testing import GitRepo, Registry, Stack, StackClient, need, need_postgres
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    reg = Registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
-
-
-@pytest.fixture
-def buildah():
-    need(shutil.which("buildah") is not None, "buildah is not installed (apt-get install buildah)")
-    need(shutil.which("git") is not None, "git is not installed")
-
-
-@pytest.fixture
-def git_repo(tmp_path):
-    """A fresh repository with a busybox Dockerfile that echoes its build arg."""
-    repo = GitRepo(tmp_path / "repo")
-    repo.commit_dockerfile('ARG GREETING=hello\nRUN ["/bin/busybox", "sh", "-c", "echo greeting=$GREETING"]')
-    return repo
-
-
-@pytest.fixture(scope="session")
-def stack(django_db_setup, django_db_blocker, tmp_path_factory):
-    """daphne (+ a Celery worker when REDIS_URL is set) on the test database, for the session."""
-    need(shutil.which("buildah") is not None, "buildah is not installed (apt-get install buildah)")
-    running = Stack(tmp_path_factory.mktemp("stack"))
-    with django_db_blocker.unblock():
-        running.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def member_client(stack, transactional_db, owner, tenant):
-    """A StackClient acting as the tenant's owner (data committed: the server sees it)."""
-    return StackClient(stack, owner, tenant)
+from testing import need_postgres
 
 
 @pytest.fixture
@@ -122,23 +83,6 @@ def race_settings(settings, transactional_db):
             connection.default_channel.queue_purge(settings.BUILD_QUEUE)
 
 
-# --- Build engine tests (real git, buildah, registry) ----------------------------------------
-
-
-@pytest.fixture
-def engine_project(make_project, tenant, git_repo, registry):
-    """engine_project(**fields) -> a project on the test's own repository, pushing to its own image repository."""
-    import uuid
-
-    def make(**fields):
-        fields.setdefault("name", f"app-{uuid.uuid4().hex[:8]}")
-        fields.setdefault("repository_url", git_repo.url)
-        fields.setdefault("image_repository", f"{registry.host}/engine/{fields['name']}")
-        return make_project(tenant, **fields)
-
-    return make
-
-
 # --- Log stream tests (WebSocket) ------------------------------------------------------------
 
 
@@ -160,3 +104,19 @@ def stream_build(member_client, make_project, tenant, git_repo):
         return member_client.create_build(project, git_commit=commit)
 
     return make
+
+
+# --- Admin tests ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def operator(make_user):
+    """A superuser: the operator the Django admin is for."""
+    return make_user("operator@example.com", superuser=True)
+
+
+@pytest.fixture
+def admin_browser(client, operator):
+    """A Django test client logged in to the admin as the operator (session and CSRF like a browser)."""
+    client.force_login(operator)
+    return client

@@ -26,6 +26,9 @@ PUSH_ONLY_ENV = {
     "STREAM_ACCESS_CHECK_SECONDS": "120",
     "STREAM_MAX_CONNECTIONS_PER_USER": "3",
     "RATE_LIMIT_USER_REQUESTS": "12",  # handshakes count; every test here uses fresh users
+    # One fixed window for the whole run (it turns at midnight UTC), so that a count cannot restart
+    # between two of the handshakes the rate-limit test makes.
+    "RATE_LIMIT_WINDOW_SECONDS": "86400",
 }
 POLLED_ENV = {"STREAM_ACCESS_CHECK_SECONDS": "1", "JWT_ACCESS_LIFETIME_SECONDS": "4", "LOGIN_RATE_LIMIT": "3"}
 CLOSE_WITHIN = 20  # seconds: far below the pushed server's 120 s check, far above a push's delay
