@@ -136,7 +136,7 @@ def relative_path_error(path: str) -> str | None:
         return None
     if path.startswith("/") or "\\" in path or "\x00" in path or not path:
         return "Must be a relative path inside the repository."
-    return "Must not contain '..' components."
+    return "Must not leave the repository: no '..' components."
 
 
 def image_repository_error(value: str) -> str | None:
