@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files of this server
     "channels",
     "accounts",
     "tenants",
@@ -110,7 +111,7 @@ WSGI_APPLICATION = None
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "imagefactory" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -229,10 +230,22 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "OAS_VERSION": "3.1.0",
+    # The docs pages load nothing from outside this server (imagefactory/api_docs.py).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {
+        "validatorUrl": None,  # the default sends the schema to validator.swagger.io
+        "deepLinking": True,
+        "tryItOutEnabled": True,
+        "displayRequestDuration": True,
+    },
     "ENUM_NAME_OVERRIDES": {"BuildStatusEnum": "builds.models.BuildStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "imagefactory.core.schema.add_response_headers",
+        "imagefactory.core.schema.declare_security",
     ],
 }
 

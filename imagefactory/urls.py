@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularSwaggerView
 
+from imagefactory.api_docs import RedocView, SwaggerUIView
 from imagefactory.core.errors import envelope_response
 from imagefactory.core.schema_cache import CachedSchemaView
 from imagefactory.health import healthz, readyz
@@ -21,7 +21,8 @@ api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("builds.api.urls")),
     path("schema/", CachedSchemaView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("docs/", SwaggerUIView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
 urlpatterns = [

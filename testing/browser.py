@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -54,3 +55,8 @@ def requested_urls(driver: webdriver.Chrome) -> dict[str, str]:
             if url is not None:
                 urls[url] = params["blockedReason"]
     return urls
+
+
+def hosts_of(urls: dict[str, str]) -> set[str]:
+    """The hosts (host:port) of the http(s) and ws(s) URLs among `urls`."""
+    return {urlsplit(url).netloc for url in urls if urlsplit(url).scheme in ("http", "https", "ws", "wss")}

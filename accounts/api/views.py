@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.api import examples
 from accounts.api.serializers import (
     LoginSerializer,
     RefreshTokenSerializer,
@@ -28,7 +29,13 @@ class LoginView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        request=LoginSerializer, responses={200: TokenPairSerializer, **ERROR_RESPONSES}, auth=[], tags=["Auth"]
+        request=LoginSerializer,
+        responses={200: TokenPairSerializer, **ERROR_RESPONSES},
+        auth=[],
+        tags=["Auth"],
+        operation_id="login",
+        summary="Log in: an access and a refresh token",
+        examples=examples.LOGIN,
     )
     def post(self, request):
         data = LoginSerializer.validated(request.data)
@@ -41,7 +48,13 @@ class RefreshView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        request=RefreshTokenSerializer, responses={200: TokenPairSerializer, **ERROR_RESPONSES}, auth=[], tags=["Auth"]
+        request=RefreshTokenSerializer,
+        responses={200: TokenPairSerializer, **ERROR_RESPONSES},
+        auth=[],
+        tags=["Auth"],
+        operation_id="refreshToken",
+        summary="Trade a refresh token for new tokens (the old one stops working)",
+        examples=examples.REFRESH,
     )
     def post(self, request):
         data = RefreshTokenSerializer.validated(request.data)
@@ -53,7 +66,15 @@ class LogoutView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=RefreshTokenSerializer, responses={204: None, **ERROR_RESPONSES}, auth=[], tags=["Auth"])
+    @extend_schema(
+        request=RefreshTokenSerializer,
+        responses={204: None, **ERROR_RESPONSES},
+        auth=[],
+        tags=["Auth"],
+        operation_id="logout",
+        summary="Log out: revoke a refresh token",
+        examples=examples.LOGOUT,
+    )
     def post(self, request):
         data = RefreshTokenSerializer.validated(request.data)
         services.logout(raw_refresh=data["refresh_token"])
@@ -66,7 +87,13 @@ class LogoutAllView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None, **ERROR_RESPONSES}, tags=["Auth"])
+    @extend_schema(
+        request=None,
+        responses={204: None, **ERROR_RESPONSES},
+        tags=["Auth"],
+        operation_id="logoutAll",
+        summary="Sign out everywhere: every token, session and log stream of the caller ends",
+    )
     def post(self, request):
         services.sign_out_everywhere(request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

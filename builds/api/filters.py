@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from builds.models import Build, BuildStatus, Project
-from imagefactory.core.filters import StrictFilterSet, one_of
+from imagefactory.core.filters import CanonicalUUIDFilter, StrictFilterSet, one_of
 
 SORT_FIELDS = ["created_at", "updated_at", "build_number"]
 SORT_ORDERS = ["asc", "desc"]
@@ -16,7 +16,7 @@ SORT_ORDERS = ["asc", "desc"]
 
 class BuildFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=BuildStatus.choices, error_messages=one_of(BuildStatus.values))
-    project_id = django_filters.UUIDFilter(error_messages={"invalid": "Must be a valid UUID."})
+    project_id = CanonicalUUIDFilter()
     sort_by = django_filters.ChoiceFilter(
         choices=[(f, f) for f in SORT_FIELDS], method="keep", error_messages=one_of(SORT_FIELDS)
     )
@@ -40,7 +40,8 @@ class BuildFilter(StrictFilterSet):
 
 
 class ProjectFilter(StrictFilterSet):
-    name = django_filters.CharFilter(lookup_expr="iexact", max_length=100)
+    # Taken as sent (no strip): the schema's minLength and pattern say the same.
+    name = django_filters.CharFilter(lookup_expr="iexact", max_length=100, strip=False)
 
     class Meta:
         model = Project

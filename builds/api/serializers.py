@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from rest_framework import serializers
 
 from builds import validators
 from builds.logs.messages import line_metadata
 from builds.models import Build, BuildStatus, LogLevel, Project
-from imagefactory.core.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
+from imagefactory.core.serializers import (
+    StrictCharField,
+    StrictModelSerializer,
+    StrictSerializer,
+    StrictUUIDField,
+)
 
 MAX_BUILD_ARGS = 64
 MAX_SECRETS = 32
@@ -22,7 +28,9 @@ def _check(error: str | None) -> None:
 class BuildSecretsField(serializers.DictField):
     """Build secrets: {NAME: value}; a Dockerfile reads them with RUN --mount=type=secret,id=NAME."""
 
-    child = serializers.CharField(allow_blank=False, max_length=65536, trim_whitespace=False)
+    child = StrictCharField(allow_blank=False, max_length=65536)
+    key_pattern = validators.SECRET_NAME
+    max_keys = MAX_SECRETS
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
@@ -36,26 +44,59 @@ class BuildSecretsField(serializers.DictField):
         return super().to_internal_value(data)
 
 
+def _repository_url_pattern() -> str:
+    return validators.repository_url_pattern(file_roots=settings.FILE_REPOSITORY_ROOTS)
+
+
+def _repository_url_error(value: str) -> str | None:
+    return validators.repository_url_error(value, file_roots=settings.FILE_REPOSITORY_ROOTS)
+
+
 class ProjectSerializer(StrictModelSerializer):
-    repository_url = StrictCharField(max_length=500)
-    default_branch = StrictCharField(max_length=255, required=False, default="main")
-    dockerfile_path = StrictCharField(max_length=500, required=False, default="Dockerfile")
-    build_context = StrictCharField(max_length=500, required=False, default=".")
-    image_repository = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100, pattern=validators.DISPLAY_NAME, rule=validators.display_name_error)
+    repository_url = StrictCharField(max_length=500, pattern=_repository_url_pattern, rule=_repository_url_error)
+    default_branch = StrictCharField(
+        max_length=validators.BRANCH_MAX_LENGTH,
+        required=False,
+        default="main",
+        pattern=validators.BRANCH_NAME,
+        rule=validators.branch_name_error,
+    )
+    dockerfile_path = StrictCharField(
+        max_length=500,
+        required=False,
+        default="Dockerfile",
+        pattern=validators.RELATIVE_PATH,
+        rule=validators.relative_path_error,
+    )
+    build_context = StrictCharField(
+        max_length=500,
+        required=False,
+        default=".",
+        pattern=validators.RELATIVE_PATH,
+        rule=validators.relative_path_error,
+    )
+    image_repository = StrictCharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        # Empty: build without pushing.
+        pattern=f"^$|{validators.IMAGE_REPOSITORY}",
+        rule=lambda value: validators.image_repository_error(value) if value else None,
+    )
     registry_username = StrictCharField(max_length=255, required=False, allow_blank=True, write_only=True)
-    registry_password = StrictCharField(
-        max_length=4096, required=False, allow_blank=True, write_only=True, trim_whitespace=False
-    )
+    registry_password = StrictCharField(max_length=4096, required=False, allow_blank=True, write_only=True)
     git_username = StrictCharField(max_length=255, required=False, allow_blank=True, write_only=True)
-    git_password = StrictCharField(
-        max_length=4096, required=False, allow_blank=True, write_only=True, trim_whitespace=False
-    )
-    git_ssh_private_key = StrictCharField(
-        max_length=16384, required=False, allow_blank=True, write_only=True, trim_whitespace=False
-    )
+    git_password = StrictCharField(max_length=4096, required=False, allow_blank=True, write_only=True)
+    git_ssh_private_key = StrictCharField(max_length=16384, required=False, allow_blank=True, write_only=True)
     secrets = BuildSecretsField(required=False, write_only=True)
     build_timeout_seconds = serializers.IntegerField(
-        required=False, min_value=30, default=settings.DEFAULT_BUILD_TIMEOUT_SECONDS
+        required=False,
+        min_value=30,
+        default=settings.DEFAULT_BUILD_TIMEOUT_SECONDS,
+        # A callable limit: read when validating (and when the schema is generated), not at import.
+        validators=[MaxValueValidator(lambda: settings.MAX_BUILD_TIMEOUT_SECONDS)],
     )
     has_registry_credentials = serializers.SerializerMethodField()
     has_git_credentials = serializers.SerializerMethodField()
@@ -85,7 +126,6 @@ class ProjectSerializer(StrictModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"name": {"max_length": 100, "validators": []}}
 
     def get_has_registry_credentials(self, project: Project) -> bool:
         return bool(project.registry_username and project.registry_password)
@@ -97,35 +137,7 @@ class ProjectSerializer(StrictModelSerializer):
         return sorted(project.secrets)
 
     def validate_name(self, value: str) -> str:
-        value = value.strip()
-        _check(None if value else "Must not be blank.")
-        return value
-
-    def validate_repository_url(self, value: str) -> str:
-        _check(validators.repository_url_error(value, file_roots=settings.FILE_REPOSITORY_ROOTS))
-        return value
-
-    def validate_default_branch(self, value: str) -> str:
-        _check(validators.branch_name_error(value))
-        return value
-
-    def validate_dockerfile_path(self, value: str) -> str:
-        _check(validators.relative_path_error(value))
-        return value
-
-    def validate_build_context(self, value: str) -> str:
-        _check(validators.relative_path_error(value))
-        return value
-
-    def validate_image_repository(self, value: str) -> str:
-        if value:
-            _check(validators.image_repository_error(value))
-        return value
-
-    def validate_build_timeout_seconds(self, value: int) -> int:
-        if value > settings.MAX_BUILD_TIMEOUT_SECONDS:
-            raise serializers.ValidationError(f"Must be at most {settings.MAX_BUILD_TIMEOUT_SECONDS}.")
-        return value
+        return value.strip()  # stored without the surrounding whitespace; DISPLAY_NAME saw the rest
 
 
 class ProjectUpdateSerializer(ProjectSerializer):
@@ -141,7 +153,9 @@ class ProjectUpdateSerializer(ProjectSerializer):
 
 
 class BuildArgsField(serializers.DictField):
-    child = serializers.CharField(allow_blank=True, max_length=4096, trim_whitespace=False)
+    child = StrictCharField(allow_blank=True, max_length=4096)
+    key_pattern = validators.ENV_NAME
+    max_keys = MAX_BUILD_ARGS
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
@@ -156,20 +170,22 @@ class BuildArgsField(serializers.DictField):
 
 
 class BuildCreateSerializer(StrictSerializer):
-    project_id = serializers.UUIDField()
-    git_branch = StrictCharField(max_length=255, trim_whitespace=False)
-    git_commit = StrictCharField(required=False, allow_null=True, max_length=64, trim_whitespace=False)
+    project_id = StrictUUIDField()
+    git_branch = StrictCharField(
+        max_length=validators.BRANCH_MAX_LENGTH, pattern=validators.BRANCH_NAME, rule=validators.branch_name_error
+    )
+    git_commit = StrictCharField(
+        required=False,
+        allow_null=True,
+        min_length=7,
+        max_length=64,
+        pattern=validators.COMMIT,
+        rule=validators.commit_error,
+    )
     build_args = BuildArgsField(required=False, allow_null=True)
 
-    def validate_git_branch(self, value: str) -> str:
-        _check(validators.branch_name_error(value))
-        return value
-
     def validate_git_commit(self, value: str | None) -> str | None:
-        if value is not None:
-            _check(validators.commit_error(value))
-            return value.lower()
-        return value
+        return value.lower() if value is not None else value
 
 
 class BuildCancelSerializer(StrictSerializer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,13 +11,16 @@ from django.db.models import Model, QuerySet
 from rest_framework.request import Request
 
 from imagefactory.core.errors import InvalidRequest, NotFound
+from imagefactory.core.serializers import CANONICAL_UUID
+
+EMPTY = "Must not be empty."
 
 
 def parse_uuid(value: str, *, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidRequest(f"{name} must be a UUID", details={name: "Must be a valid UUID."}) from None
+    """A UUID in its canonical hyphenated form, as the schema's `format: uuid` says."""
+    if re.fullmatch(CANONICAL_UUID, str(value)) is None:
+        raise InvalidRequest(f"{name} must be a UUID", details={name: "Must be a valid UUID."})
+    return uuid.UUID(str(value))
 
 
 def get_or_404(queryset: QuerySet, raw_id: str, *, name: str = "id", label: str = "Resource") -> Model:
@@ -29,12 +33,12 @@ def get_or_404(queryset: QuerySet, raw_id: str, *, name: str = "id", label: str 
 
 def query_int(request: Request, name: str, *, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
+    if raw == "":
+        raise InvalidRequest(f"Invalid query parameter {name}", details={name: EMPTY})
+    # Digits only: int() would also take " 5", "+5", "5_0" and other scripts' digits.
+    value = int(raw) if re.fullmatch(r"-?[0-9]{1,4000}", raw) else None
     if value is None or value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise InvalidRequest(f"Invalid query parameter {name}", details={name: f"Must be an integer {bound}."})
@@ -43,8 +47,10 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
 
 def query_choice(request: Request, name: str, choices: Iterable[str], *, default: str | None) -> str | None:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
+    if raw == "":
+        raise InvalidRequest(f"Invalid query parameter {name}", details={name: EMPTY})
     choices = list(choices)
     if raw not in choices:
         raise InvalidRequest(

@@ -1,12 +1,13 @@
-"""OpenAPI pieces: the error envelope, the X-Tenant-ID header, pagination and rate-limit headers."""
+"""OpenAPI pieces: the error envelope, security schemes, exact request shapes, pagination and headers."""
 
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+
+from imagefactory.core.serializers import NO_NUL, StrictCharField, StrictSerializerMixin
 
 ErrorEnvelope = inline_serializer(
     name="Error",
@@ -29,9 +30,11 @@ ERROR_RESPONSES = {
         405: "Method not allowed",
         409: "Conflict with the current state",
         413: "Request body too large",
+        406: "The Accept header names no media type this operation answers with",
         415: "Unsupported media type",
         429: "Rate limited (see Retry-After)",
         500: "Internal server error",
+        503: "The database is unavailable for a moment (see Retry-After)",
     }.items()
 }
 
@@ -50,18 +53,29 @@ def page_of(item_serializer: type[serializers.Serializer], *, key: str, name: st
     )
 
 
-TENANT_HEADER = OpenApiParameter(
-    name="X-Tenant-ID",
-    type=OpenApiTypes.UUID,
-    location=OpenApiParameter.HEADER,
-    required=True,
-    description="The tenant the request acts in (a non-nil UUID).",
-)
+# X-Tenant-ID is a security scheme rather than a parameter of each operation, so that the docs
+# UI's Authorize dialog takes it once, beside the bearer token.
+BEARER_SCHEME = "bearerAuth"
+TENANT_SCHEME = "tenantId"
+TENANT_SECURITY_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "X-Tenant-ID",
+    "description": "The tenant the request acts in: a tenant you are a member of (GET /auth/me lists them).",
+}
 
 
 def integer(minimum: int, maximum: int) -> dict:
     """An integer parameter schema with the bounds imagefactory.core.api.query_int enforces."""
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def string(*, pattern: str = NO_NUL, min_length: int = 1, max_length: int | None = None) -> dict:
+    """A string parameter schema; empty query parameters are refused (imagefactory.core.api)."""
+    schema: dict = {"type": "string", "minLength": min_length, "pattern": pattern}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return schema
 
 
 PAGINATION_PARAMETERS = [
@@ -71,7 +85,7 @@ PAGINATION_PARAMETERS = [
 
 
 class TenantAutoSchema(AutoSchema):
-    """Adds the X-Tenant-ID header to every operation of a tenant-scoped view."""
+    """Tenant-scoped views need X-Tenant-ID too; request bodies and strings say exactly what is accepted."""
 
     def get_operation_id(self) -> str:
         # Plain APIViews are never "list" views to drf-spectacular, so GET /members and
@@ -82,18 +96,45 @@ class TenantAutoSchema(AutoSchema):
             return operation_id.removesuffix("_retrieve") + "_list"
         return operation_id
 
-    def get_override_parameters(self):
-        parameters = super().get_override_parameters()
-        if getattr(self.view, "required_permissions", None) is not None:
-            parameters = [TENANT_HEADER, *parameters]
-        return parameters
+    def get_auth(self):
+        auth = super().get_auth()
+        if auth and getattr(self.view, "required_permissions", None) is not None:
+            return [{BEARER_SCHEME: [], TENANT_SCHEME: []}]
+        return auth
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictSerializerMixin):
+            schema["additionalProperties"] = False  # unknown fields are a 400
+        return schema
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        # drf-spectacular offers "" beside a pattern for allow_blank fields; a StrictCharField's
+        # own pattern already says whether "" is accepted.
+        blank = {"type": "string", "maxLength": 0}
+        if isinstance(field, StrictCharField) and schema.get("oneOf", [None, None])[1] == blank:
+            schema.update(schema.pop("oneOf")[0])
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if schema is None:
+            return schema
+        if isinstance(field, StrictCharField):
+            schema["pattern"] = field.pattern
+        if isinstance(field, serializers.DictField):
+            if getattr(field, "key_pattern", None):
+                schema["propertyNames"] = {"pattern": field.key_pattern}
+            if getattr(field, "max_keys", None):
+                schema["maxProperties"] = field.max_keys
+        return schema
 
 
 class AccessTokenScheme(OpenApiAuthenticationExtension):
     """Documents the JWT access token as the `bearerAuth` security scheme."""
 
     target_class = "accounts.authentication.AccessTokenAuthentication"
-    name = "bearerAuth"
+    name = BEARER_SCHEME
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -140,7 +181,7 @@ def add_response_headers(result, generator, request, public):
             )
             for code, response in operation.get("responses", {}).items():
                 names = [*RATE_LIMIT_HEADERS, "X-Request-ID"]
-                if code == "429":
+                if code in ("429", "503"):
                     names.append("Retry-After")
                 if code == "201" and operation.get("operationId") in LOCATION_OPERATIONS:
                     names.append("Location")
@@ -149,4 +190,13 @@ def add_response_headers(result, generator, request, public):
                 headers = response.setdefault("headers", {})
                 headers.update({name: {"$ref": f"#/components/headers/{name}"} for name in names})
     result.setdefault("components", {}).setdefault("headers", {}).update(RESPONSE_HEADERS)
+    return result
+
+
+def declare_security(result, generator, request, public):
+    """POSTPROCESSING_HOOKS entry: the X-Tenant-ID scheme, and `security: []` said out loud on /auth/login & co."""
+    result.setdefault("components", {}).setdefault("securitySchemes", {})[TENANT_SCHEME] = TENANT_SECURITY_SCHEME
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            operation.setdefault("security", [])
     return result

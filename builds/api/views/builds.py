@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from builds import selectors
+from builds.api import examples
 from builds.api.filters import SORT_FIELDS, SORT_ORDERS, BuildFilter
 from builds.api.idempotency import idempotent
 from builds.api.serializers import (
@@ -42,6 +43,8 @@ class BuildListView(APIView):
         responses={200: BUILD_PAGE, **ERROR_RESPONSES},
         tags=["Builds"],
         operation_id="listBuilds",
+        summary="List builds",
+        examples=examples.LIST_BUILDS,
     )
     def get(self, request):
         page = paginate(BuildFilter.apply(request, selectors.builds_for(request.tenant)), request)
@@ -53,6 +56,8 @@ class BuildListView(APIView):
         responses={201: BuildSerializer, **ERROR_RESPONSES},
         tags=["Builds"],
         operation_id="createBuild",
+        summary="Create a build",
+        examples=examples.CREATE_BUILD,
     )
     @idempotent
     def post(self, request):
@@ -79,12 +84,18 @@ class BuildDetailView(APIView):
         responses={200: BuildSerializer, **ERROR_RESPONSES},
         tags=["Builds"],
         operation_id="getBuild",
+        summary="Get a build",
+        examples=examples.GET_BUILD,
     )
     def get(self, request, build_id: str):
         return Response(BuildSerializer(build_or_404(request, build_id)).data)
 
     @extend_schema(
-        parameters=[BUILD_ID], responses={204: None, **ERROR_RESPONSES}, tags=["Builds"], operation_id="deleteBuild"
+        parameters=[BUILD_ID],
+        responses={204: None, **ERROR_RESPONSES},
+        tags=["Builds"],
+        operation_id="deleteBuild",
+        summary="Delete a build that is not running",
     )
     def delete(self, request, build_id: str):
         build_services.delete_build(build=build_or_404(request, build_id))
@@ -100,6 +111,8 @@ class BuildStartView(APIView):
         responses={200: BuildSerializer, **ERROR_RESPONSES},
         tags=["Builds"],
         operation_id="startBuild",
+        summary="Start a queued build",
+        examples=examples.START_BUILD,
     )
     @idempotent
     def post(self, request, build_id: str):
@@ -116,6 +129,8 @@ class BuildCancelView(APIView):
         responses={200: BuildSerializer, **ERROR_RESPONSES},
         tags=["Builds"],
         operation_id="cancelBuild",
+        summary="Cancel a queued or running build",
+        examples=examples.CANCEL_BUILD,
     )
     @idempotent
     def post(self, request, build_id: str):
@@ -135,6 +150,8 @@ class BuildRetryView(APIView):
         responses={201: BuildSerializer, **ERROR_RESPONSES},
         tags=["Builds"],
         operation_id="retryBuild",
+        summary="Retry a failed or cancelled build as a new build",
+        examples=examples.RETRY_BUILD_EXAMPLES,
     )
     @idempotent
     def post(self, request, build_id: str):
@@ -149,6 +166,8 @@ class BuildStatusView(APIView):
         responses={200: BuildStatusSerializer, **ERROR_RESPONSES},
         tags=["Build Status"],
         operation_id="getBuildStatus",
+        summary="Get a build's status and progress",
+        examples=examples.BUILD_STATUS,
     )
     def get(self, request, build_id: str):
         return Response(BuildStatusSerializer(selectors.build_status(build_or_404(request, build_id))).data)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from builds import selectors
+from builds.api import examples
 from builds.api.serializers import BuildLogsSerializer, LogEntrySerializer
 from builds.api.views.common import BUILD_ID, build_or_404
 from imagefactory.core.api import query_choice, query_int
@@ -87,6 +88,8 @@ class BuildLogsView(APIView):
         responses={200: BuildLogsSerializer, (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR), **ERROR_RESPONSES},
         tags=["Build Logs"],
         operation_id="getBuildLogs",
+        summary="Get a build's log: a page of lines, or the whole log as text",
+        examples=examples.BUILD_LOGS,
     )
     def get(self, request, build_id: str):
         query_choice(request, "format", LOG_FORMATS, default=None)

@@ -8,17 +8,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from builds import selectors
+from builds.api import examples
 from builds.api.filters import ProjectFilter
 from builds.api.serializers import ProjectSerializer, ProjectUpdateSerializer
 from builds.api.views.common import PROJECT_ID, PROJECT_PAGE
 from builds.services import projects as project_services
 from imagefactory.core.api import get_or_404, paginate
-from imagefactory.core.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS
+from imagefactory.core.schema import ERROR_RESPONSES, PAGINATION_PARAMETERS, string
 from tenants import roles
 
 PROJECT_LIST_PARAMETERS = [
     *PAGINATION_PARAMETERS,
-    OpenApiParameter("name", str, description="Only the project with this name (case-insensitive)"),
+    OpenApiParameter("name", string(max_length=100), description="Only the project with this name (case-insensitive)"),
 ]
 
 
@@ -30,6 +31,8 @@ class ProjectListView(APIView):
         responses={200: PROJECT_PAGE, **ERROR_RESPONSES},
         tags=["Projects"],
         operation_id="listProjects",
+        summary="List projects",
+        examples=examples.LIST_PROJECTS,
     )
     def get(self, request):
         projects = ProjectFilter.apply(request, selectors.projects_for(request.tenant)).order_by("name", "id")
@@ -41,6 +44,8 @@ class ProjectListView(APIView):
         responses={201: ProjectSerializer, **ERROR_RESPONSES},
         tags=["Projects"],
         operation_id="createProject",
+        summary="Register a project",
+        examples=examples.CREATE_PROJECT,
     )
     def post(self, request):
         data = ProjectSerializer.validated(request.data)
@@ -59,6 +64,8 @@ class ProjectDetailView(APIView):
         responses={200: ProjectSerializer, **ERROR_RESPONSES},
         tags=["Projects"],
         operation_id="getProject",
+        summary="Get a project",
+        examples=examples.GET_PROJECT,
     )
     def get(self, request, project_id: str):
         return Response(ProjectSerializer(self._project(request, project_id)).data)
@@ -69,6 +76,8 @@ class ProjectDetailView(APIView):
         responses={200: ProjectSerializer, **ERROR_RESPONSES},
         tags=["Projects"],
         operation_id="updateProject",
+        summary="Change a project (only the fields sent)",
+        examples=examples.UPDATE_PROJECT,
     )
     def patch(self, request, project_id: str):
         project = self._project(request, project_id)
@@ -81,6 +90,7 @@ class ProjectDetailView(APIView):
         responses={204: None, **ERROR_RESPONSES},
         tags=["Projects"],
         operation_id="deleteProject",
+        summary="Delete a project and its builds",
     )
     def delete(self, request, project_id: str):
         project_services.delete_project(project=self._project(request, project_id))
