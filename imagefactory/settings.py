@@ -230,6 +230,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # The schema is for API clients: tokens. Browser sessions (web UI, browsable API) also work,
+    # with CSRF, but are not what a client codes against.
+    "AUTHENTICATION_WHITELIST": ["accounts.authentication.AccessTokenAuthentication"],
     "OAS_VERSION": "3.1.0",
     # The docs pages load nothing from outside this server (imagefactory/api_docs.py).
     "SWAGGER_UI_DIST": "SIDECAR",
