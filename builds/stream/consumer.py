@@ -91,26 +91,21 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
-from accounts.authentication import authenticate_access_token
 from builds import selectors
 from builds.logs import publish
 from builds.logs.messages import line_message
 from builds.models import Build
 from builds.states import TERMINAL_STATES, worker_writes_the_end
+from builds.stream import access as stream_access
 from builds.stream.cursor import End, ReadStore, Send, StreamCursor, Wait, seq_of
 from builds.stream.transport import CLOSE_TRY_AGAIN_LATER, DaphneSendBuffer
-from imagefactory.core.api import parse_uuid
 from imagefactory.core.channels import ACCESS_CHANGED_EVENT, access_group, register_server_loop
 from imagefactory.core.context import choose_trace_id, trace_id_var
-from imagefactory.core.errors import ApiError, Forbidden, InvalidRequest, NotFound, RateLimited, envelope
-from imagefactory.core.ratelimit import hit, user_scopes
+from imagefactory.core.errors import ApiError, Forbidden, InvalidRequest, NotFound, envelope
 from imagefactory.core.timestamps import iso_z
 from imagefactory.core.tokens import bearer_token
-from tenants.access import resolve_tenant_access
-from tenants.roles import BUILD_READ
 
 logger = logging.getLogger(__name__)
 
@@ -125,65 +120,6 @@ _LAYER_EVENTS = {
     publish.FINISHED_EVENT: "build_finished",
     ACCESS_CHANGED_EVENT: "access_changed",
 }
-
-
-def _authorize(raw_token: str | None, tenant_header: str | None, build_id: str) -> tuple[int, Build]:
-    """The HTTP rule table, by the same functions, then the build inside the tenant: (user id, build)."""
-    user = authenticate_access_token(raw_token)
-    access = resolve_tenant_access(user=user, tenant_header=tenant_header, write=False, permission=BUILD_READ)
-    build = selectors.builds_for(access.tenant).filter(pk=parse_uuid(build_id, name="id")).first()
-    if build is None:
-        raise NotFound("Build not found")
-    return user.pk, build
-
-
-def _open_streams_key(user_id: int) -> str:
-    return f"stream:open:user:{user_id}"
-
-
-# A counter a crashed server never decremented expires this long after the user's last stream check.
-_OPEN_STREAMS_TTL_SECONDS = 3600
-
-
-def _admit(user_id: int, tenant_header: str | None) -> bool:
-    """Counts the handshake against the user's rate limit, then takes one of their stream places.
-
-    True when a place was taken (give it back with _release). Like the HTTP limiter, an
-    unreachable cache admits the stream uncounted rather than taking streaming down with it.
-    """
-    try:
-        windows = [
-            hit(scope, limit=limit, window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS)
-            for scope, limit in user_scopes(user_id, tenant_header or "")
-        ]
-        key = _open_streams_key(user_id)
-        cache.add(key, 0, timeout=_OPEN_STREAMS_TTL_SECONDS)
-        exceeded = [window for window in windows if window.exceeded]
-        if exceeded:
-            raise RateLimited(
-                "Rate limit exceeded; retry after the time in Retry-After",
-                retry_after=max(window.retry_after for window in exceeded),
-            )
-        if cache.incr(key) > settings.STREAM_MAX_CONNECTIONS_PER_USER:
-            cache.decr(key)
-            raise RateLimited(
-                f"Too many open log streams; at most {settings.STREAM_MAX_CONNECTIONS_PER_USER} per user",
-                retry_after=int(settings.STREAM_ACCESS_CHECK_SECONDS),
-                details={"limit": settings.STREAM_MAX_CONNECTIONS_PER_USER},
-            )
-    except ApiError:
-        raise
-    except Exception:
-        logger.warning("stream limits unavailable; stream of user %s not counted", user_id, exc_info=True)
-        return False
-    return True
-
-
-def _release(user_id: int) -> None:
-    try:
-        cache.decr(_open_streams_key(user_id))
-    except ValueError:  # expired meanwhile: nothing left to give back
-        pass
 
 
 def parse_since(raw: str | None) -> int:
@@ -225,9 +161,9 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         tenant_header = headers.get("x-tenant-id") or query.get("tenant_id")
         self.credentials = (raw_token, tenant_header, self.scope["url_route"]["kwargs"]["build_id"])
         try:
-            user_id, build = await database_sync_to_async(_authorize)(*self.credentials)
+            user_id, build = await database_sync_to_async(stream_access.authorize)(*self.credentials)
             since = parse_since(query.get("since"))
-            counted = await sync_to_async(_admit)(user_id, tenant_header)
+            counted = await sync_to_async(stream_access.admit)(user_id, tenant_header)
         except ApiError as refusal:
             await self.accept()
             await self._close_with_error(refusal)
@@ -275,7 +211,7 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(access_group(user_id), self.channel_name)
             if self.counted:
                 self.counted = False
-                await sync_to_async(_release)(user_id)
+                await sync_to_async(stream_access.release)(user_id)
 
     # --- channel-layer events (never block: the publisher and other clients must not wait) -----
     async def log_lines(self, message: dict[str, Any]) -> None:
@@ -422,9 +358,9 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
                 if self.closed:
                     return
                 try:
-                    await database_sync_to_async(_authorize)(*self.credentials)
+                    await database_sync_to_async(stream_access.authorize)(*self.credentials)
                     if self.counted:
-                        await sync_to_async(cache.touch)(_open_streams_key(self.user_id), _OPEN_STREAMS_TTL_SECONDS)
+                        await sync_to_async(stream_access.keep_place)(self.user_id)
                 except NotFound:
                     return  # the build was deleted: the status poller ends the stream with 4404
                 except ApiError as refusal:
