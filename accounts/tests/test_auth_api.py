@@ -182,6 +182,7 @@ def test_me_needs_an_access_token(tokens, bearer, raw):
 def low_login_limit(settings):
     settings.LOGIN_RATE_LIMIT = 2
     settings.LOGIN_ADDRESS_RATE_LIMIT = 5
+    settings.LOGIN_RATE_WINDOW_SECONDS = 86400  # fixed windows: no restart of the count mid-test
     return settings.LOGIN_RATE_LIMIT
 
 

@@ -30,7 +30,9 @@ PUSH_ONLY_ENV = {
     # between two of the handshakes the rate-limit test makes.
     "RATE_LIMIT_WINDOW_SECONDS": "86400",
 }
-POLLED_ENV = {"STREAM_ACCESS_CHECK_SECONDS": "1", "JWT_ACCESS_LIFETIME_SECONDS": "4", "LOGIN_RATE_LIMIT": "3"}
+# Login failures count in fixed windows too: one window for the whole run (see PUSH_ONLY_ENV).
+LOGIN_LIMIT_ENV = {"LOGIN_RATE_LIMIT": "3", "LOGIN_RATE_WINDOW_SECONDS": "86400"}
+POLLED_ENV = {"STREAM_ACCESS_CHECK_SECONDS": "1", "JWT_ACCESS_LIFETIME_SECONDS": "4", **LOGIN_LIMIT_ENV}
 CLOSE_WITHIN = 20  # seconds: far below the pushed server's 120 s check, far above a push's delay
 
 
@@ -317,9 +319,7 @@ def test_a_lockout_does_not_lock_the_victim_out(polled, transactional_db, watche
 
 @pytest.fixture(scope="module")
 def behind_proxy(django_db_setup, django_db_blocker, tmp_path_factory):
-    running = _stack(
-        tmp_path_factory, django_db_blocker, "proxied", {"TRUSTED_PROXY_COUNT": "1", "LOGIN_RATE_LIMIT": "3"}
-    )
+    running = _stack(tmp_path_factory, django_db_blocker, "proxied", {"TRUSTED_PROXY_COUNT": "1", **LOGIN_LIMIT_ENV})
     yield running
     running.stop()
 
