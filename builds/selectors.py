@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 
 from builds.models import Build, BuildLogLine, BuildStatus, Project
+from imagefactory.core.timestamps import iso_z
 from tenants.models import Tenant
 
 ESTIMATE_SAMPLE = 20
@@ -79,3 +82,39 @@ def log_line_total(build: Build) -> int:
 
 def log_lines_after(build_id: Any, *, after_seq: int, limit: int = 1000) -> list[BuildLogLine]:
     return list(BuildLogLine.objects.filter(build_id=build_id, seq__gt=after_seq).order_by("seq")[:limit])
+
+
+LOG_TEXT_CHUNK_LINES = 2000
+
+
+def _log_text_chunk(build_id: Any, after_seq: int) -> tuple[str, int | None]:
+    """The text of the next LOG_TEXT_CHUNK_LINES lines, and the seq to continue after (None: done)."""
+    lines = log_lines_after(build_id, after_seq=after_seq, limit=LOG_TEXT_CHUNK_LINES)
+    text = "".join(f"{iso_z(line.timestamp)} {line.level:<5} {line.message}\n" for line in lines)
+    return text, (lines[-1].seq if len(lines) == LOG_TEXT_CHUNK_LINES else None)
+
+
+def _log_text_sync(build_id: Any) -> Iterator[str]:
+    after: int | None = 0
+    while after is not None:
+        text, after = _log_text_chunk(build_id, after)
+        if text:
+            yield text
+
+
+async def _log_text_async(build_id: Any) -> AsyncIterator[str]:
+    fetch = sync_to_async(_log_text_chunk)
+    after: int | None = 0
+    while after is not None:
+        text, after = await fetch(build_id, after)
+        if text:
+            yield text
+
+
+def log_text(build_id: Any, *, under_asgi: bool) -> Iterator[str] | AsyncIterator[str]:
+    """The whole stored log as text, chunk by chunk (the API's ?format=text and the admin's download).
+
+    Under ASGI (daphne) an async iterator: a sync one would be read into memory whole before the
+    first byte goes out.
+    """
+    return _log_text_async(build_id) if under_asgi else _log_text_sync(build_id)

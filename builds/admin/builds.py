@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 
-from asgiref.sync import sync_to_async
 from django.contrib import admin, messages
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import Q, QuerySet
@@ -23,33 +22,7 @@ from imagefactory.core.errors import ApiError
 from imagefactory.core.timestamps import iso_z
 
 LOG_TAIL_LINES = 200
-TEXT_CHUNK_LINES = 2000
 CANCEL_REASON = "Cancelled by an operator in the admin"
-
-
-def _log_text_chunk(build_id, after_seq: int) -> tuple[str, int | None]:
-    """The next TEXT_CHUNK_LINES lines as text, and the seq to continue after (None: the end)."""
-    lines = selectors.log_lines_after(build_id, after_seq=after_seq, limit=TEXT_CHUNK_LINES)
-    text = "".join(f"{iso_z(line.timestamp)} {line.level:<5} {line.message}\n" for line in lines)
-    return text, (lines[-1].seq if len(lines) == TEXT_CHUNK_LINES else None)
-
-
-def _log_text(build_id):
-    after: int | None = 0
-    while after is not None:
-        text, after = _log_text_chunk(build_id, after)
-        if text:
-            yield text
-
-
-async def _log_text_async(build_id):
-    # Under daphne a sync iterator would be read into memory whole before the first byte goes out.
-    fetch = sync_to_async(_log_text_chunk)
-    after: int | None = 0
-    while after is not None:
-        text, after = await fetch(build_id, after)
-        if text:
-            yield text
 
 
 @admin.register(Build)
@@ -148,7 +121,7 @@ class BuildAdmin(admin.ModelAdmin):
         build = Build.objects.filter(pk=build_id).only("pk", "build_number").first()
         if build is None or not self.has_view_permission(request, build):
             raise Http404("No such build")
-        lines = (_log_text_async if isinstance(request, ASGIRequest) else _log_text)(build.pk)
+        lines = selectors.log_text(build.pk, under_asgi=isinstance(request, ASGIRequest))
         response = StreamingHttpResponse(lines, content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'inline; filename="build-{build.build_number}.log"'
         return response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +16,6 @@ from builds.api.serializers import BuildLogsSerializer, LogEntrySerializer
 from builds.api.views.common import BUILD_ID, build_or_404
 from imagefactory.core.api import query_choice, query_int
 from imagefactory.core.schema import ERROR_RESPONSES, integer
-from imagefactory.core.timestamps import iso_z
 from tenants import roles
 
 
@@ -28,35 +26,6 @@ class PlainTextRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return data if isinstance(data, (bytes, str)) else JSONRenderer().render(data)
-
-
-TEXT_CHUNK_LINES = 2000
-
-
-def _plain_text_chunk(build_id, after_seq: int) -> tuple[str, int | None]:
-    """The text of the next TEXT_CHUNK_LINES lines after after_seq, and the seq to continue after (None: done)."""
-    lines = selectors.log_lines_after(build_id, after_seq=after_seq, limit=TEXT_CHUNK_LINES)
-    text = "".join(f"{iso_z(line.timestamp)} {line.level:<5} {line.message}\n" for line in lines)
-    return text, (lines[-1].seq if len(lines) == TEXT_CHUNK_LINES else None)
-
-
-def _plain_text_lines(build_id):
-    """The whole log as text, chunk by chunk, for a sync server (WSGI, the test client)."""
-    after: int | None = 0
-    while after is not None:
-        text, after = _plain_text_chunk(build_id, after)
-        if text:
-            yield text
-
-
-async def _plain_text_lines_async(build_id):
-    """The same, for ASGI (daphne): a sync iterator would be read into memory whole before sending."""
-    fetch = sync_to_async(_plain_text_chunk)
-    after: int | None = 0
-    while after is not None:
-        text, after = await fetch(build_id, after)
-        if text:
-            yield text
 
 
 LOG_FORMATS = ("json", "text")
@@ -95,8 +64,7 @@ class BuildLogsView(APIView):
         query_choice(request, "format", LOG_FORMATS, default=None)
         build = build_or_404(request, build_id)
         if request.accepted_renderer.format == "text":
-            under_asgi = isinstance(request._request, ASGIRequest)
-            lines = (_plain_text_lines_async if under_asgi else _plain_text_lines)(build.pk)
+            lines = selectors.log_text(build.pk, under_asgi=isinstance(request._request, ASGIRequest))
             response = StreamingHttpResponse(lines, content_type="text/plain; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="build-{build.build_number}.log"'
             return response
