@@ -40,6 +40,12 @@ def wait(driver, condition, *, timeout: float = 60, what: str = "condition"):
         raise AssertionError(f"waited {timeout}s for {what}; at {driver.current_url}, showing:\n{shown}") from None
 
 
+def click(driver, element_id: str, *, what: str) -> None:
+    """Clicks a button that may sit in a polled region: a swap between finding and clicking it
+    leaves a stale element, so find it again (the wait ignores stale elements)."""
+    wait(driver, lambda d: d.find_element(By.ID, element_id).click() or True, timeout=15, what=what)
+
+
 def text_of(driver, css: str) -> str:
     elements = driver.find_elements(By.CSS_SELECTOR, css)
     return elements[0].text if elements else ""
@@ -256,7 +262,7 @@ def test_the_list_updates_live_and_a_running_build_is_cancelled_from_its_page(
     wait(driver, lambda d: "about-to-sleep" in log_texts(d), timeout=BUILD_TIMEOUT, what="the sleeping step")
     assert text_of(driver, "#build-status") == "In progress"
     screenshot(driver, artifacts, "05-sleeping-build")
-    driver.find_element(By.ID, "action-cancel").click()
+    click(driver, "action-cancel", what="the cancel button")
     wait(
         driver, lambda d: text_of(d, "#build-status") == "Cancelled", timeout=60, what="the status to turn to cancelled"
     )
