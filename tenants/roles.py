@@ -14,11 +14,15 @@ PROJECT_UPDATE = "project:update"
 PROJECT_DELETE = "project:delete"
 MEMBER_LIST = "member:list"
 MEMBER_MANAGE = "member:manage"
+# Build triggers of a project (push hooks) and the tenant's outgoing webhooks: both hold secrets and
+# make builds or requests happen without a person, so only owners hold them by default.
+PROJECT_MANAGE = "project:manage"
+WEBHOOK_MANAGE = "webhook:manage"
 
 ALL_PERMISSIONS = (
     BUILD_CREATE, BUILD_LIST, BUILD_READ, BUILD_DELETE, BUILD_CANCEL,
     PROJECT_CREATE, PROJECT_LIST, PROJECT_READ, PROJECT_UPDATE, PROJECT_DELETE,
-    MEMBER_LIST, MEMBER_MANAGE,
+    MEMBER_LIST, MEMBER_MANAGE, PROJECT_MANAGE, WEBHOOK_MANAGE,
 )  # fmt: skip
 
 OWNER_ROLE = "owner"
