@@ -9,6 +9,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from accounts.tokens import is_current
+from imagefactory.core.context import user_id_var
 from imagefactory.core.errors import Unauthorized
 from imagefactory.core.tokens import request_access_token, verify_access_token
 
@@ -24,6 +25,7 @@ def user_of(token: AccessToken) -> User:
         raise Unauthorized("User not found or inactive")
     if not is_current(token, user):
         raise Unauthorized("Token was revoked; log in again", details={"reason": "token_revoked"})
+    user_id_var.set(str(user.pk))  # every log line of the request names its user
     return user
 
 

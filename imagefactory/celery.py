@@ -7,8 +7,19 @@ the embedded server alike, and are sent by name (imagefactory/core/jobs.py).
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagefactory.settings")
 
 app = Celery("imagefactory")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+@setup_logging.connect
+def use_django_logging(**kwargs) -> None:
+    """Workers log like the server (LOG_FORMAT, the context ids) instead of Celery's own format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

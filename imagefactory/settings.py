@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "imagefactory.core.middleware.RequestIdMiddleware",
+    # Right inside the request context: times everything below, logs its access line with the ids.
+    "imagefactory.core.metrics_http.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "imagefactory.core.middleware.ApiErrorMiddleware",
@@ -285,20 +287,31 @@ LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:login"
 
 # --- Logging: every line carries the request's trace id -------------------------------
+# LOG_FORMAT=json: one JSON object per line (imagefactory/core/logging.py); default: text for people.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "imagefactory.core.logging.ContextFilter"}},
     "formatters": {
-        "plain": {
+        "text": {
             "format": "%(asctime)s %(levelname)s %(name)s trace_id=%(trace_id)s "
-            "tenant_id=%(tenant_id)s build_id=%(build_id)s %(message)s"
-        }
+            "tenant_id=%(tenant_id)s build_id=%(build_id)s user_id=%(user_id)s %(message)s"
+        },
+        "json": {"()": "imagefactory.core.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
 }
+
+# --- Metrics (README "Metrics") --------------------------------------------------------
+# GET /metrics answers 404 while this is empty; set, it requires "Authorization: Bearer <token>".
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Counters and histograms shared by every process live in Redis under this prefix (services mode).
+METRICS_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "imagefactory") + ":metrics:"
 
 # --- ImageFactory ---------------------------------------------------------------------
 IMAGEFACTORY_API_URL = os.environ.get("IMAGEFACTORY_API_URL", "http://localhost:8080/api/v1")

@@ -1,4 +1,4 @@
-"""URL map: the API under /api/v1/, probes at the root, admin at /admin/, the web UI at / (web/urls.py)."""
+"""URL map: the API under /api/v1/, probes and /metrics at the root, admin at /admin/, the web UI at / (web/urls.py)."""
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from imagefactory.api_docs import RedocView, SwaggerUIView
 from imagefactory.core.errors import envelope_response
+from imagefactory.core.metrics_http import metrics
 from imagefactory.core.schema_cache import CachedSchemaView
 from imagefactory.health import healthz, readyz
 
@@ -28,6 +29,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     re_path(r"^api/", api_not_found),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from imagefactory.core.context import tenant_id_var
+from imagefactory.core.context import tenant_id_var, user_id_var
 from imagefactory.core.errors import Forbidden, InvalidRequest, Unauthorized
 from tenants.models import Membership, Tenant
 from tenants.roles import ALL_PERMISSIONS, SYSTEM_ADMIN_ROLE
@@ -50,6 +50,7 @@ def resolve_tenant_access(*, user, tenant_header: str | None, write: bool, permi
     """Applies the rule table in order: 401, 400, 403 membership, 403 suspended, 403 permission."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         raise Unauthorized("Authentication credentials were not provided or are invalid")
+    user_id_var.set(str(user.pk))
     tenant_id = parse_tenant_header(tenant_header)
 
     membership = Membership.objects.select_related("tenant", "role").filter(user=user, tenant_id=tenant_id).first()

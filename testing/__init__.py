@@ -6,6 +6,7 @@ It does not need pytest (benchmarks run without it).
 
 from testing.assertions import access_token_for, assert_envelope, stable_bytes
 from testing.git import BUSYBOX, BUSYBOX_DOCKERFILE, GIT_ENV, GitRepo, run_step
+from testing.metrics import Scrape
 from testing.processes import kill_processes_matching, processes_matching
 from testing.proxy import TcpProxy
 from testing.registry import Registry
@@ -23,6 +24,7 @@ __all__ = [
     "GitRepo",
     "MissingTool",
     "Registry",
+    "Scrape",
     "Stack",
     "StackClient",
     "TcpProxy",

@@ -16,6 +16,7 @@ from django.db.models.functions import Greatest
 from builds.logs import publish
 from builds.logs.messages import Entry
 from builds.models import Build, BuildLogLine, LogLevel
+from imagefactory.core import metrics
 
 TRUNCATION_METADATA = {"step": "system", "step_name": "system", "container": "builder", "event": "truncated"}
 
@@ -42,6 +43,7 @@ def append_lines(build_id: Any, entries: Sequence[Entry]) -> list[BuildLogLine]:
             for i, e in enumerate(entries)
         )
         transaction.on_commit(lambda: publish.publish_lines(build_id, lines))
+    metrics.BUILD_LOG_LINES.inc(len(lines))
     return lines
 
 
@@ -67,6 +69,7 @@ def write_lines(build_id: Any, lines: Sequence[tuple[int, Entry]]) -> None:
         )
         last = max(seq for seq, _ in lines)
         Build.objects.filter(pk=build_id).update(log_line_count=Greatest(F("log_line_count"), last))
+    metrics.BUILD_LOG_LINES.inc(len(lines))
 
 
 def next_seq(build_id: Any) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from builds import jobs
@@ -30,6 +31,7 @@ from builds.models import Build, BuildStatus, FailureKind
 from builds.runner import reports, scheduler
 from builds.runner.watchdog import Watchdog
 from builds.states import Phase
+from imagefactory.core import metrics
 from imagefactory.core.context import build_id_var, tenant_id_var
 
 logger = logging.getLogger(__name__)
@@ -146,7 +148,10 @@ def _run_claimed(build: Build, worker: str) -> Executor | None:
     started = time.monotonic()
     executor = ended = None
     try:
+        logger.info("running build #%s of project %s", build.build_number, build.project_id)
         reporter.line(f"Build #{build.build_number} running on {worker}", step="system")
+        if build.started_at is not None:
+            metrics.BUILD_TIME_TO_FIRST_LINE.observe((timezone.now() - build.started_at).total_seconds())
         try:
             executor = load_executor()
             outcome = _execute(build, spec, executor, reporter)
@@ -171,7 +176,16 @@ def _run_claimed(build: Build, worker: str) -> Executor | None:
                 sink.write_now(message, level=level, metadata=reporter.metadata("system"))
     finally:
         sink.close(status=ended.status if ended is not None else None)
+    if ended is not None:
+        _observe_end(ended)
     return executor
+
+
+def _observe_end(build: Build) -> None:
+    logger.info("build #%s ended %s", build.build_number, build.status)
+    if build.slot_acquired_at is not None and build.completed_at is not None:
+        duration = (build.completed_at - build.slot_acquired_at).total_seconds()
+        metrics.BUILD_DURATION.observe(max(duration, 0.0), status=build.status)
 
 
 def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: EngineReporter) -> Outcome:

@@ -101,6 +101,7 @@ from builds.states import TERMINAL_STATES, worker_writes_the_end
 from builds.stream import access as stream_access
 from builds.stream.cursor import End, ReadStore, Send, StreamCursor, Wait, seq_of
 from builds.stream.transport import CLOSE_TRY_AGAIN_LATER, DaphneSendBuffer
+from imagefactory.core import metrics
 from imagefactory.core.channels import ACCESS_CHANGED_EVENT, access_group, register_server_loop
 from imagefactory.core.context import choose_trace_id, trace_id_var
 from imagefactory.core.errors import ApiError, Forbidden, InvalidRequest, NotFound, envelope
@@ -169,6 +170,7 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
             await self._close_with_error(refusal)
             return
         self.user_id = user_id
+        metrics.STREAM_CLIENTS.inc()  # given back in disconnect(), with the user id
         self.counted = counted
         self.build_id = build.pk
         self.cursor = StreamCursor(
@@ -208,6 +210,7 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.user_id is not None:
             user_id, self.user_id = self.user_id, None
+            metrics.STREAM_CLIENTS.dec()
             await self.channel_layer.group_discard(access_group(user_id), self.channel_name)
             if self.counted:
                 self.counted = False

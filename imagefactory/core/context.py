@@ -1,4 +1,4 @@
-"""Per-request and per-build context (trace id, tenant, build) carried into every log line."""
+"""Per-request and per-build context (trace id, tenant, build, user) carried into every log line."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 trace_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="-")
 tenant_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant_id", default="-")
 build_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("build_id", default="-")
+user_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="-")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 
-from imagefactory.core.context import choose_trace_id, tenant_id_var, trace_id_var
+from imagefactory.core.context import choose_trace_id, tenant_id_var, trace_id_var, user_id_var
 from imagefactory.core.errors import database_unavailable_response, envelope_response, is_database_outage
 
 logger = logging.getLogger("imagefactory.request")
@@ -32,11 +32,13 @@ class RequestIdMiddleware:
         request.trace_id = trace_id
         trace_token = trace_id_var.set(trace_id)
         tenant_token = tenant_id_var.set("-")
+        user_token = user_id_var.set("-")
         try:
             response = self.get_response(request)
         finally:
             trace_id_var.reset(trace_token)
             tenant_id_var.reset(tenant_token)
+            user_id_var.reset(user_token)
         response["X-Request-ID"] = trace_id
         return response
 
