@@ -109,6 +109,10 @@ class RedisStore:
 
 
 _store: Store | None = None
+# After a failed write, observations are dropped for this long (an unreachable Redis would otherwise
+# cost every request its connect timeout).
+STORE_RETRY_SECONDS = 10
+_store_down_until = float("-inf")
 _store_lock = threading.Lock()
 
 
@@ -124,9 +128,10 @@ def store() -> Store:
 
 def use_store(replacement: Store | None) -> None:
     """Unit tests: observe into `replacement` (None: the configured store again)."""
-    global _store
+    global _store, _store_down_until
     with _store_lock:
         _store = replacement
+        _store_down_until = float("-inf")
 
 
 def _field(part: str, label_values: Iterable[str]) -> str:
@@ -148,10 +153,16 @@ class Instrument:
         return [str(labels[name]) for name in self.labelnames]
 
     def _increment(self, amounts: dict[str, float]) -> None:
+        global _store_down_until
+        if time.monotonic() < _store_down_until:
+            return  # the store failed a moment ago: drop observations rather than wait on it again
         try:
             store().increment(self.name, amounts)
-        except Exception:  # metrics never fail a request or a build
-            logger.warning("could not record %s", self.name, exc_info=True)
+        except Exception:  # metrics never fail (nor hold up for long) a request or a build
+            _store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+            logger.warning(
+                "could not record %s; dropping observations for %s s", self.name, STORE_RETRY_SECONDS, exc_info=True
+            )
 
     def collect(self) -> Metric:
         raise NotImplementedError

@@ -142,12 +142,17 @@ def test_an_instrument_refuses_other_labels(memory_store):
 
 def test_an_unreachable_store_loses_the_observation_not_the_caller():
     class Down:
+        calls = 0
+
         def increment(self, key, amounts):
+            Down.calls += 1
             raise ConnectionError("redis is down")
 
     metrics.use_store(Down())  # type: ignore[arg-type]
     try:
         metrics.BUILD_LOG_LINES.inc(3)  # no exception
+        metrics.BUILD_LOG_LINES.inc(3)  # dropped without asking the store again for a while
+        assert Down.calls == 1
     finally:
         metrics.use_store(None)
 
