@@ -4,10 +4,12 @@ Tasks are registered by the apps themselves when Django starts (builds/apps.py),
 the embedded server alike, and are sent by name (imagefactory/core/jobs.py).
 """
 
+import logging.config
 import os
 
 from celery import Celery
 from celery.signals import setup_logging
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagefactory.settings")
 
@@ -18,8 +20,4 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 @setup_logging.connect
 def use_django_logging(**kwargs) -> None:
     """Workers log like the server (LOG_FORMAT, the context ids) instead of Celery's own format."""
-    import logging.config
-
-    from django.conf import settings
-
     logging.config.dictConfig(settings.LOGGING)
