@@ -36,3 +36,7 @@ def deliver(client):
         return client.generic("POST", f"/api/v1/hooks/{trigger.pk}", body, **django_headers(sent))
 
     return send
+
+
+# The builds tests' real-concurrency fixtures (threads on PostgreSQL), shared rather than copied.
+from builds.tests.conftest import race_settings, run_concurrently  # noqa: E402, F401
