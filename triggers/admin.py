@@ -1,4 +1,4 @@
-"""Triggers in the admin: settings editable, the secret never shown, the last deliveries read-only."""
+"""Triggers in the admin, read-only: their settings and last deliveries; the secret never shown."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ class TriggerAdmin(admin.ModelAdmin):
     search_fields = ("id", "project__name", "tenant__name")
     # The secret stays out: it was shown once, at creation (rotate it through the API).
     fields = ("id", "tenant", "project", "kind", "branch_patterns", "build_args", "cancel_superseded", "created_at")
-    readonly_fields = ("id", "tenant", "project", "created_at")
+    # Read-only: changes go through the API, whose serializer validates the globs and build args.
+    readonly_fields = fields
     inlines = [TriggerDeliveryInline]
 
     def has_add_permission(self, request) -> bool:
