@@ -90,6 +90,10 @@ def receive_delivery(*, trigger: Trigger, body: bytes, headers: Mapping[str, str
     if answer is None:
         try:
             with transaction.atomic():
+                # A delivery whose build was refused (a full queue, ...) may be redelivered: it runs again.
+                TriggerDelivery.objects.filter(
+                    trigger=trigger, delivery_id=delivery_id, outcome=DeliveryOutcome.FAILED
+                ).delete()
                 delivery = TriggerDelivery.objects.create(
                     trigger=trigger,
                     delivery_id=delivery_id,
@@ -101,7 +105,7 @@ def receive_delivery(*, trigger: Trigger, body: bytes, headers: Mapping[str, str
                 _record(delivery, answer)
         except IntegrityError:
             # The same delivery id, committed by a racing request between our look and our insert.
-            answer = _replay(trigger, delivery_id)
+            answer = _replay(trigger, delivery_id, retryable_too=True)
             if answer is None:
                 raise
     if answer.error is not None:
@@ -109,9 +113,10 @@ def receive_delivery(*, trigger: Trigger, body: bytes, headers: Mapping[str, str
     return answer
 
 
-def _replay(trigger: Trigger, delivery_id: str) -> HookAnswer | None:
+def _replay(trigger: Trigger, delivery_id: str, *, retryable_too: bool = False) -> HookAnswer | None:
+    """What an earlier delivery with this id made (None: there is none, or it failed and may run again)."""
     earlier = TriggerDelivery.objects.select_related("build").filter(trigger=trigger, delivery_id=delivery_id).first()
-    if earlier is None:
+    if earlier is None or (earlier.outcome == DeliveryOutcome.FAILED and not retryable_too):
         return None
     return HookAnswer(
         status_code=200,

@@ -247,3 +247,21 @@ def test_a_suspended_tenant_builds_nothing(project, tenant, make_trigger, delive
     Tenant.objects.filter(pk=tenant.pk).update(status=TenantStatus.SUSPENDED)
     assert_envelope(deliver(trigger, secret), 403, "FORBIDDEN")
     assert not Build.objects.exists()
+
+
+def test_a_build_the_tenants_limits_refuse_is_429_and_its_redelivery_builds(
+    project, tenant, make_trigger, deliver, make_build
+):
+    trigger, secret = make_trigger(project)
+    tenant.max_queued_builds = 1
+    tenant.save(update_fields=["max_queued_builds"])
+    blocker = make_build(project)  # queued: the tenant's queue is full
+
+    refused = deliver(trigger, secret, delivery="retry-me")
+    blocker.delete()
+    redelivered = deliver(trigger, secret, delivery="retry-me")
+
+    assert_envelope(refused, 429, "RATE_LIMITED")
+    assert redelivered.status_code == 201, redelivered.content
+    assert Build.objects.filter(trigger=trigger).count() == 1
+    assert list(TriggerDelivery.objects.values_list("outcome", "status_code")) == [("built", 201)]
