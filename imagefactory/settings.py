@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "accounts",
     "tenants",
     "builds",
+    "triggers",
 ]
 
 MIDDLEWARE = [
@@ -326,6 +327,13 @@ DEFAULT_BUILD_TIMEOUT_SECONDS = 1800
 
 RATE_LIMIT_REQUESTS = env_int("RATE_LIMIT_REQUESTS", 1000)
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60)
+# Push hook deliveries (POST /api/v1/hooks/{trigger_id}), per trigger and per client address, in one
+# window; and the largest body a delivery may have (GitHub caps its payloads at 25 MB, but a push of
+# a normal size is a few KiB).
+HOOK_RATE_LIMIT = env_int("HOOK_RATE_LIMIT", 60)
+HOOK_ADDRESS_RATE_LIMIT = env_int("HOOK_ADDRESS_RATE_LIMIT", 300)
+HOOK_RATE_WINDOW_SECONDS = env_int("HOOK_RATE_WINDOW_SECONDS", 60)
+HOOK_MAX_BODY_BYTES = env_int("HOOK_MAX_BODY_BYTES", 1024 * 1024)
 # Per user across all tenants: a ceiling, so that varying X-Tenant-ID cannot multiply the limit.
 RATE_LIMIT_USER_REQUESTS = env_int("RATE_LIMIT_USER_REQUESTS", 5 * RATE_LIMIT_REQUESTS)
 # Failed logins per (email, client address), and per client address, in one window.

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("", views.home, name="home"),
     path("tenant/", views.choose_tenant, name="choose-tenant"),
+    path("projects/<uuid:project_id>/", views.project_detail, name="project-detail"),
     path("builds/rows/", views.build_rows, name="build-rows"),
     path("builds/new/", views.build_new, name="build-new"),
     path("builds/<uuid:build_id>/", views.build_detail, name="build-detail"),

@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework import serializers
@@ -21,10 +22,12 @@ from imagefactory.core.errors import ApiError, RateLimited
 from imagefactory.core.ratelimit import client_address
 from tenants import roles
 from tenants.access import SESSION_TENANT_KEY, resolve_tenant_access
+from triggers import selectors as trigger_selectors
 from web.access import tenant_page
 from web.forms import BuildForm
 
 RECENT_BUILDS = 25
+RECENT_DELIVERIES = 5
 
 
 class RateLimitedAuthenticationForm(AuthenticationForm):
@@ -50,8 +53,11 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-def _recent_builds(tenant):
-    return selectors.builds_for(tenant).select_related("project", "created_by").order_by("-created_at")[:RECENT_BUILDS]
+def _recent_builds(tenant, project=None):
+    builds = selectors.builds_for(tenant)
+    if project is not None:
+        builds = builds.filter(project=project)
+    return builds.select_related("project", "created_by").order_by("-created_at")[:RECENT_BUILDS]
 
 
 def _build_or_404(request, build_id):
@@ -86,6 +92,27 @@ def home(request):
             "can_create": access.has(roles.BUILD_CREATE) and not access.tenant.is_suspended,
         },
     )
+
+
+@require_GET
+@tenant_page(roles.PROJECT_READ)
+def project_detail(request, project_id):
+    """A project, its recent builds and, for those who manage it, its build triggers and their last deliveries."""
+    access = request.tenant_access
+    project = selectors.projects_for(access.tenant).filter(pk=project_id).first()
+    if project is None:
+        raise Http404("Project not found")
+    triggers = None
+    if access.has(roles.PROJECT_MANAGE):
+        triggers = list(trigger_selectors.triggers_for(access.tenant, project))
+        deliveries = trigger_selectors.recent_deliveries_of(triggers, per_trigger=RECENT_DELIVERIES)
+        for trigger in triggers:
+            trigger.recent = deliveries[trigger.pk]
+            trigger.delivery_url = request.build_absolute_uri(reverse("trigger-hook", args=[trigger.pk]))
+    builds = None
+    if access.has(roles.BUILD_LIST):
+        builds = _recent_builds(access.tenant, project)
+    return render(request, "web/project_detail.html", {"project": project, "triggers": triggers, "builds": builds})
 
 
 @require_GET

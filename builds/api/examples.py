@@ -40,6 +40,7 @@ QUEUED_BUILD = {
     "failure_kind": None,
     "cancel_reason": None,
     "retry_of": None,
+    "trigger": None,
     "current_step": None,
     "total_steps": None,
     "step_name": "",
@@ -49,6 +50,14 @@ QUEUED_BUILD = {
     "completed_at": None,
     "created_at": CREATED,
     "updated_at": CREATED,
+}
+TRIGGERED_BUILD = {
+    **QUEUED_BUILD,
+    "trigger": {
+        "trigger_id": "5d1c7a3e-2b4f-4e6a-9c8d-0f1e2a3b4c5d",
+        "delivery_id": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "triggered_by": "octocat",
+    },
 }
 RUNNING_BUILD = {
     **QUEUED_BUILD,
@@ -138,7 +147,11 @@ CREATE_BUILD = [
     request("The head of a branch", {"project_id": PROJECT_ID, "git_branch": "main"}),
     response("Created", QUEUED_BUILD, 201),
 ]
-GET_BUILD = [response("Succeeded", SUCCEEDED_BUILD), response("Running", RUNNING_BUILD)]
+GET_BUILD = [
+    response("Succeeded", SUCCEEDED_BUILD),
+    response("Running", RUNNING_BUILD),
+    response("Made by a push hook", TRIGGERED_BUILD),
+]
 START_BUILD = [response("Started", {**QUEUED_BUILD, "status": "in_progress", "started_at": STARTED})]
 CANCEL_BUILD = [
     request("With a reason", {"reason": "Superseded by a newer commit"}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from builds import validators
@@ -192,9 +193,18 @@ class BuildCancelSerializer(StrictSerializer):
     reason = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1000)
 
 
+class BuildTriggerSerializer(serializers.Serializer):
+    """What made a build that a push hook made: the trigger (null once deleted), the delivery, the pusher."""
+
+    trigger_id = serializers.UUIDField(allow_null=True)
+    delivery_id = serializers.CharField()
+    triggered_by = serializers.CharField(allow_null=True)
+
+
 class BuildSerializer(serializers.ModelSerializer):
     project_id = serializers.UUIDField(read_only=True)
     retry_of = serializers.UUIDField(source="retry_of_id", read_only=True, allow_null=True)
+    trigger = serializers.SerializerMethodField()
     build_args = serializers.DictField(child=serializers.CharField())
     status = serializers.ChoiceField(choices=BuildStatus.choices)
 
@@ -213,6 +223,7 @@ class BuildSerializer(serializers.ModelSerializer):
             "failure_kind",
             "cancel_reason",
             "retry_of",
+            "trigger",
             "current_step",
             "total_steps",
             "step_name",
@@ -224,6 +235,17 @@ class BuildSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(BuildTriggerSerializer(allow_null=True))
+    def get_trigger(self, build: Build) -> dict | None:
+        """Null for builds made through the API; no query: the ids are on the build row."""
+        if not build.trigger_delivery_id:
+            return None
+        return {
+            "trigger_id": str(build.trigger_id) if build.trigger_id else None,
+            "delivery_id": build.trigger_delivery_id,
+            "triggered_by": build.triggered_by,
+        }
 
 
 class ProgressSerializer(serializers.Serializer):

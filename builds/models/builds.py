@@ -43,6 +43,13 @@ class Build(models.Model):
     cancel_reason = models.TextField(null=True, blank=True)
     retry_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Set when a push hook made the build (triggers/): which trigger, which delivery, who pushed.
+    # By name, not import: the triggers app sits above builds and builds never imports it.
+    trigger = models.ForeignKey(
+        "triggers.Trigger", on_delete=models.SET_NULL, null=True, blank=True, related_name="builds"
+    )
+    trigger_delivery_id = models.CharField(max_length=100, null=True, blank=True)
+    triggered_by = models.CharField(max_length=255, null=True, blank=True)
     # Filled by the engine.
     source_commit = models.CharField(max_length=64, null=True, blank=True)
     current_step = models.PositiveIntegerField(null=True, blank=True)

@@ -35,6 +35,8 @@ from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
+NOT_RUNNING = frozenset({Phase.QUEUED, Phase.WAITING})
+
 
 def _refusal(build_id: Any, action: str, allowed: Iterable[Phase]) -> Conflict | NotFound:
     """The error for a refused move: 409 with the current status, or 404 if the build is gone."""
@@ -57,6 +59,9 @@ def create_build(
     git_commit: str | None = None,
     build_args: dict[str, str] | None = None,
     retry_of: Build | None = None,
+    trigger_id: Any = None,
+    trigger_delivery_id: str | None = None,
+    triggered_by: str | None = None,
 ) -> Build:
     # The tenant row lock serialises the queue-limit check; the project row lock the counter.
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
@@ -80,6 +85,9 @@ def create_build(
         build_args=build_args or {},
         created_by=user,
         retry_of=retry_of,
+        trigger_id=trigger_id,
+        trigger_delivery_id=trigger_delivery_id,
+        triggered_by=triggered_by,
     )
 
 
@@ -99,25 +107,43 @@ def start_build(*, build: Build, user: Any) -> Build:
 def cancel_build(*, build: Build, user: Any, reason: str | None = None) -> Build:
     reason = (reason or "").strip() or "Cancelled by user"
     with transaction.atomic():
-        if not transition(
-            build.pk,
-            to=Phase.CANCELLED,
-            sources=CANCEL_FROM,
-            completed_at=timezone.now(),
-            cancel_reason=reason,
-            error_message=None,
-        ):
+        if not _cancel(build, reason=reason, sources=CANCEL_FROM, who=getattr(user, "email", "a user")):
             raise _refusal(build.pk, "cancel", CANCEL_FROM)
-        build.refresh_from_db()
-        if not worker_writes_the_end(build.status, build.slot_acquired_at):
-            # No worker holds it (queued, or waiting for a slot): the API writes the last line.
-            who = getattr(user, "email", "a user")
-            close_log(
-                build.pk, build.status, [system_entry(f"Build cancelled by {who}: {reason}", level=LogLevel.WARN)]
-            )
-        # Otherwise the worker notices within BUILD_CANCEL_POLL_SECONDS, stops the process tree,
-        # writes its last lines and ends the log.
     return build
+
+
+def cancel_unstarted_builds(*, builds: Iterable[Build], reason: str, who: str) -> list[Build]:
+    """Cancels those of `builds` no worker runs yet (queued, or waiting for a slot); the others go on.
+
+    A build that a worker claims meanwhile loses nothing: the move is the same conditional UPDATE.
+    Returns the builds this call cancelled.
+    """
+    cancelled = []
+    for build in builds:
+        with transaction.atomic():
+            if _cancel(build, reason=reason, sources=NOT_RUNNING, who=who):
+                cancelled.append(build)
+    return cancelled
+
+
+def _cancel(build: Build, *, reason: str, sources: Iterable[Phase], who: str) -> bool:
+    """One cancel (inside the caller's transaction): the move, then the last log line if no worker writes it."""
+    if not transition(
+        build.pk,
+        to=Phase.CANCELLED,
+        sources=sources,
+        completed_at=timezone.now(),
+        cancel_reason=reason,
+        error_message=None,
+    ):
+        return False
+    build.refresh_from_db()
+    if not worker_writes_the_end(build.status, build.slot_acquired_at):
+        # No worker holds it (queued, or waiting for a slot): the API writes the last line.
+        close_log(build.pk, build.status, [system_entry(f"Build cancelled by {who}: {reason}", level=LogLevel.WARN)])
+    # Otherwise the worker notices within BUILD_CANCEL_POLL_SECONDS, stops the process tree,
+    # writes its last lines and ends the log.
+    return True
 
 
 def retry_build(*, build: Build, user: Any) -> Build:

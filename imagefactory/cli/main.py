@@ -31,6 +31,7 @@ EXIT_INTERRUPTED = 130
 EXIT_BY_STATUS = {"success": EXIT_OK, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
 TERMINAL = frozenset(EXIT_BY_STATUS)
 STATUSES = ("queued", "in_progress", "success", "failed", "cancelled")
+TRIGGER_KINDS = ("github", "gitlab", "gitea", "generic")
 POLL_SECONDS = 2.0  # between /status reads when waiting without the log, or redrawing progress
 
 
@@ -176,6 +177,47 @@ def cmd_build(ctx: Context) -> int:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+def cmd_triggers_list(ctx: Context) -> int:
+    project_id = resolve_project(ctx, ctx.args.project)
+    page = ctx.client.call("GET", f"/projects/{project_id}/triggers", params={"limit": 100})
+    if ctx.out.json_mode:
+        ctx.out.document(page)
+        return EXIT_OK
+    rows = [
+        (
+            t["id"],
+            t["kind"],
+            ",".join(t["branch_patterns"]),
+            "yes" if t["cancel_superseded"] else "no",
+            t["delivery_url"],
+        )
+        for t in page["triggers"]
+    ]
+    ctx.out.table(rows, ["ID", "KIND", "BRANCHES", "CANCEL-SUPERSEDED", "DELIVERY-URL"])
+    return EXIT_OK
+
+
+def cmd_triggers_create(ctx: Context) -> int:
+    project_id = resolve_project(ctx, ctx.args.project)
+    body: dict[str, Any] = {"kind": ctx.args.kind, "cancel_superseded": not ctx.args.no_cancel_superseded}
+    if ctx.args.branch:
+        body["branch_patterns"] = ctx.args.branch
+    if ctx.args.build_arg:
+        body["build_args"] = parse_build_args(ctx.args.build_arg)
+    # Not retried on a lost answer with the same key: the answer holds the secret, which the server
+    # keeps nowhere in plain text (a replay store would have to).
+    trigger = ctx.client.call("POST", f"/projects/{project_id}/triggers", json=body)
+    if ctx.out.json_mode:
+        ctx.out.document(trigger)
+        return EXIT_OK
+    ctx.out.table(
+        [("id", trigger["id"]), ("delivery_url", trigger["delivery_url"]), ("secret", trigger["secret"])],
+        ["FIELD", "VALUE"],
+    )
+    ctx.out.note("the secret is shown this once: set it as the webhook's secret now")
+    return EXIT_OK
+
+
 def parse_build_args(pairs: Sequence[str]) -> dict[str, str]:
     args: dict[str, str] = {}
     for pair in pairs:
@@ -330,6 +372,25 @@ def build_parser() -> Parser:
             sub.add_argument("--no-start", action="store_true", help="only create the new build (queued)")
         if name == "logs":
             sub.add_argument("--follow", action="store_true", help="stream live until the build ends")
+
+    triggers = commands.add_parser("triggers", help="build triggers (push hooks) of a project")
+    trigger_commands = triggers.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=Parser)
+    triggers_list = trigger_commands.add_parser("list", parents=[common], help="list a project's triggers")
+    triggers_list.add_argument("--project", required=True, help="project id or name")
+    triggers_list.set_defaults(handler=cmd_triggers_list)
+    triggers_create = trigger_commands.add_parser(
+        "create", parents=[common], help="add a trigger; prints its delivery URL and secret (shown once)"
+    )
+    triggers_create.add_argument("--project", required=True, help="project id or name")
+    triggers_create.add_argument("--kind", required=True, choices=TRIGGER_KINDS)
+    triggers_create.add_argument(
+        "--branch", action="append", default=[], metavar="PATTERN", help="branch glob, repeatable (default: main)"
+    )
+    triggers_create.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
+    triggers_create.add_argument(
+        "--no-cancel-superseded", action="store_true", help="keep building older pushes of a branch"
+    )
+    triggers_create.set_defaults(handler=cmd_triggers_create)
 
     build = commands.add_parser("build", parents=[common, waiting], help="create and start a build")
     build.add_argument("--project", required=True, help="project id or name")

@@ -14,7 +14,8 @@ from builds import validators
 from builds.tests.test_validators import INVALID_BRANCHES, VALID_BRANCHES
 from imagefactory.core.schema import BEARER_SCHEME, TENANT_SCHEME
 
-UNAUTHENTICATED = {"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"}
+# The push hook: the git host's signature is its authentication (triggers/api/views.py).
+UNAUTHENTICATED = {"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/hooks/{trigger_id}"}
 BEARER_ONLY = {"/api/v1/auth/me", "/api/v1/auth/logout-all"}
 ERROR_REF = "#/components/schemas/Error"
 

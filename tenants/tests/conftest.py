@@ -28,11 +28,13 @@ def make_role(db):
 def tenant_objects(tenant, owner, make_project, make_build):
     """Real objects of `tenant`, by URL keyword, so detail endpoints find something."""
     from tenants.models import Membership
+    from triggers.services import create_trigger
 
     project = make_project(tenant, name="rule-app")
     build = make_build(project, status="failed")
     return {
         "project_id": project.pk,
+        "trigger_id": create_trigger(project=project, kind="github")[0].pk,
         "build_id": build.pk,
         "member_id": Membership.objects.get(user=owner, tenant=tenant).pk,
     }
