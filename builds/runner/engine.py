@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -9,11 +11,13 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils.module_loading import import_string
 
 from builds import jobs
@@ -23,6 +27,7 @@ from builds.executors.base import (
     BuildPlatformError,
     BuildResult,
     BuildSpec,
+    DiskFull,
     Executor,
 )
 from builds.logs.sink import LogSink
@@ -33,6 +38,7 @@ from builds.states import Phase
 from imagefactory.core.context import build_id_var, tenant_id_var
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def worker_name() -> str:
@@ -88,15 +94,48 @@ class EngineReporter:
 
     def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None:
         self.current_step = current_step
-        reports.record_progress(
-            build_id=self.build.pk,
-            current_step=current_step,
-            total_steps=total_steps,
-            step_name=self.sink.mask(step_name),
-        )
+        with _database_blip_ignored("progress"):
+            reports.record_progress(
+                build_id=self.build.pk,
+                current_step=current_step,
+                total_steps=total_steps,
+                step_name=self.sink.mask(step_name),
+            )
 
     def source_commit(self, commit: str) -> None:
-        reports.record_source_commit(build_id=self.build.pk, commit=commit)
+        with _database_blip_ignored("source commit"):
+            reports.record_source_commit(build_id=self.build.pk, commit=commit)
+
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+@contextlib.contextmanager
+def _database_blip_ignored(what: str) -> Iterator[None]:
+    """Progress is news, not the outcome: a database outage loses it, the build goes on."""
+    try:
+        yield
+    except DATABASE_ERRORS as exc:
+        logger.warning("could not record the %s of the build: %s", what, exc)
+        connection.close()  # terminated under us: the next query opens a fresh one
+
+
+def _stored_despite_outages(action: Callable[[], T], what: str) -> T:
+    """Runs `action` (database writes) again after a database outage ends the connection under it
+    or refuses new ones, for up to BUILD_LOST_AFTER_SECONDS: how a build ended must be stored, or
+    it would stay in_progress until the janitor calls its (living) worker lost."""
+    deadline = time.monotonic() + settings.BUILD_LOST_AFTER_SECONDS
+    pause = 0.5
+    while True:
+        try:
+            return action()
+        except DATABASE_ERRORS as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("could not store the %s of the build (%s); retrying in %.1f s", what, exc, pause)
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def run_next_builds() -> int:
@@ -132,6 +171,10 @@ class Outcome:
     result: BuildResult | None = None
 
 
+def _is_disk_full(exc: Exception) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+
+
 def _failure(failure: BuildFailed) -> Outcome:
     kind = FailureKind.PLATFORM_ERROR if isinstance(failure, BuildPlatformError) else FailureKind.BUILD_ERROR
     return Outcome(Phase.FAILED, failure.message, kind)
@@ -152,26 +195,37 @@ def _run_claimed(build: Build, worker: str) -> Executor | None:
             outcome = _execute(build, spec, executor, reporter)
         except Exception as exc:  # the worker could not even set the build up (disk, settings)
             logger.exception("could not set up build %s", build.pk)
-            outcome = Outcome(Phase.FAILED, f"the worker could not set up the build: {exc}", FailureKind.PLATFORM_ERROR)
-        sink.flush(tail=True)  # the log is stored before the build is seen to end
-        with transaction.atomic():  # the end and its last line, together
-            if outcome.phase is not Phase.CANCELLED:  # a cancel is already stored by the API
-                reports.finish(
-                    build_id=build.pk,
-                    outcome=outcome.phase,
-                    failure_kind=outcome.kind,
-                    error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
-                    image_reference=outcome.result.image_reference if outcome.result else None,
-                    image_digest=outcome.result.image_digest if outcome.result else None,
-                )
-            # The last line tells what the database says, whoever won (us, a cancel, the janitor).
-            ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
-            if ended is not None:
-                level, message = _last_line(ended, time.monotonic() - started)
-                sink.write_now(message, level=level, metadata=reporter.metadata("system"))
+            outcome = (
+                _failure(DiskFull("workspace"))
+                if _is_disk_full(exc)
+                else Outcome(Phase.FAILED, f"the worker could not set up the build: {exc}", FailureKind.PLATFORM_ERROR)
+            )
+        _stored_despite_outages(lambda: sink.flush(tail=True), "log")  # stored before the build is seen to end
+        ended = _stored_despite_outages(lambda: _record_end(build, outcome, sink, reporter, started), "end")
     finally:
-        sink.close(status=ended.status if ended is not None else None)
+        _stored_despite_outages(lambda: sink.close(status=ended.status if ended is not None else None), "log's end")
     return executor
+
+
+@transaction.atomic  # the end and its last line, together
+def _record_end(
+    build: Build, outcome: Outcome, sink: LogSink, reporter: EngineReporter, started: float
+) -> Build | None:
+    if outcome.phase is not Phase.CANCELLED:  # a cancel is already stored by the API
+        reports.finish(
+            build_id=build.pk,
+            outcome=outcome.phase,
+            failure_kind=outcome.kind,
+            error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
+            image_reference=outcome.result.image_reference if outcome.result else None,
+            image_digest=outcome.result.image_digest if outcome.result else None,
+        )
+    # The last line tells what the database says, whoever won (us, a cancel, the janitor).
+    ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
+    if ended is not None:
+        level, message = _last_line(ended, time.monotonic() - started)
+        sink.write_now(message, level=level, metadata=reporter.metadata("system"))
+    return ended
 
 
 def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: EngineReporter) -> Outcome:
@@ -189,8 +243,13 @@ def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: Engine
     except BuildFailed as failure:
         outcome = _failure(failure)
     except Exception as exc:  # a bug is a platform fault, reported as such
-        logger.exception("build %s crashed", build.pk)
-        outcome = Outcome(Phase.FAILED, f"internal error: {exc.__class__.__name__}: {exc}", FailureKind.PLATFORM_ERROR)
+        if _is_disk_full(exc):
+            outcome = _failure(DiskFull("workspace"))
+        else:
+            logger.exception("build %s crashed", build.pk)
+            outcome = Outcome(
+                Phase.FAILED, f"internal error: {exc.__class__.__name__}: {exc}", FailureKind.PLATFORM_ERROR
+            )
     finally:
         watchdog.stop()
         shutil.rmtree(workspace, ignore_errors=True)
