@@ -32,7 +32,7 @@ from builds.executors.base import (
 )
 from builds.logs.sink import LogSink
 from builds.models import Build, BuildStatus, FailureKind
-from builds.runner import reports, scheduler
+from builds.runner import reports, scheduler, stopping
 from builds.runner.watchdog import Watchdog
 from builds.states import Phase
 from imagefactory.core.context import build_id_var, tenant_id_var
@@ -143,7 +143,7 @@ def run_next_builds() -> int:
     the other, until none may run now; returns how many it ran. Safe to run anywhere, any number of
     times at once: a build is claimed by one worker only."""
     worker, ran = worker_name(), 0
-    while (build := scheduler.claim_next(worker=worker)) is not None:
+    while not stopping.is_stopping() and (build := scheduler.claim_next(worker=worker)) is not None:
         if scheduler.next_in_line():
             jobs.wake_a_worker()  # more builds may run now: a free peer takes the next one
         _run_one(build, worker)
@@ -236,8 +236,9 @@ def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: Engine
     workspace = Path(tempfile.mkdtemp(prefix=f"build-{build.pk}-", dir=settings.BUILD_WORKSPACE_ROOT))
     watchdog.start()
     try:
-        executor.prepare(spec, workspace, reporter)
-        outcome = Outcome(Phase.SUCCESS, result=executor.run(spec, workspace, reporter))
+        with stopping.holding(build.pk, executor):
+            executor.prepare(spec, workspace, reporter)
+            outcome = Outcome(Phase.SUCCESS, result=executor.run(spec, workspace, reporter))
     except BuildInterrupted:
         outcome = Outcome(Phase.CANCELLED)
     except BuildFailed as failure:
@@ -257,6 +258,9 @@ def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: Engine
         return Outcome(Phase.FAILED, f"timed out after {timeout} s (limit of the project)", FailureKind.TIMEOUT)
     if watchdog.reason == "cancelled" and outcome.phase is not Phase.FAILED:
         return Outcome(Phase.CANCELLED)
+    if outcome.phase is Phase.CANCELLED and stopping.is_stopping():  # stopped by the worker, not a user
+        message = f"the worker {worker_name()} was stopped (a deploy or a restart) while the build ran; retry it"
+        return Outcome(Phase.FAILED, message, FailureKind.PLATFORM_ERROR)
     return outcome
 
 
