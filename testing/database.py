@@ -33,17 +33,27 @@ def terminate_backends() -> int:
         return cursor.fetchone()[0]
 
 
-def allow_connections(allowed: bool) -> None:
+def _maintenance_connection() -> psycopg.Connection:
     cfg = connection.settings_dict
+    for dbname in ("postgres", "template1"):  # the second one on servers without a postgres database
+        try:
+            return psycopg.connect(
+                dbname=dbname,
+                user=cfg["USER"],
+                password=cfg.get("PASSWORD") or None,
+                host=cfg["HOST"] or "127.0.0.1",
+                port=cfg["PORT"] or 5432,
+                autocommit=True,
+            )
+        except psycopg.OperationalError:
+            if dbname == "template1":
+                raise
+    raise AssertionError("unreachable")
+
+
+def allow_connections(allowed: bool) -> None:
     name = connection.ops.quote_name(_database_name())
-    with psycopg.connect(
-        dbname="postgres",
-        user=cfg["USER"],
-        password=cfg.get("PASSWORD") or None,
-        host=cfg["HOST"] or "127.0.0.1",
-        port=cfg["PORT"] or 5432,
-        autocommit=True,
-    ) as maintenance:
+    with _maintenance_connection() as maintenance:
         maintenance.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {'true' if allowed else 'false'}")
 
 
