@@ -43,6 +43,7 @@ def disk_stack(buildah, transactional_db, tmp_path, small_disk):
             "BUILD_WORKSPACE_ROOT": str(small_disk / "workspaces"),
             "BUILDAH_STORAGE_ROOT": str(small_disk / "storage"),
             "BUILDAH_RUN_ROOT": str(small_disk / "run"),
+            "BUILD_LOST_AFTER_SECONDS": "120",  # a loaded CI host must not make the janitor reap a live build
         },
     ).start()
     yield running

@@ -22,8 +22,11 @@ pytestmark = [pytest.mark.buildah, pytest.mark.e2e]
 
 @pytest.fixture
 def own_stack(buildah, transactional_db, tmp_path):
-    """A stack of its own: this test stops its worker (in embedded mode, the server itself)."""
-    running = Stack(tmp_path / "stack").start()
+    """A stack of its own: this test stops its worker (in embedded mode, the server itself).
+
+    The janitor waits long before it calls a build lost: on a loaded host it must not end the build
+    before the worker's own stop does."""
+    running = Stack(tmp_path / "stack", extra_env={"BUILD_LOST_AFTER_SECONDS": "120"}).start()
     yield running
     running.stop()
 
