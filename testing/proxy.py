@@ -3,7 +3,9 @@
 `cut()` drops every open connection at once (a client in the middle of a WebSocket stream sees
 its connection reset); `swallow_response_to(prefix)` lets the next request starting with those
 bytes reach the server, then drops the connection before the answer gets back (the client cannot
-know whether its request was carried out: the case Idempotency-Key exists for).
+know whether its request was carried out: the case Idempotency-Key exists for);
+`go_dark_at(prefix)` makes the next request starting with those bytes the last: it is dropped,
+every open connection too, and new ones are closed at once (a server that went away mid-exchange).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class TcpProxy:
         self.open: list[_Pair] = []
         self.request_heads: list[bytes] = []  # request line and headers of every request seen, in order
         self.swallow_prefix: bytes | None = None
+        self.dark_prefix: bytes | None = None
+        self.dark = False
         self.swallowed = 0
         self.cuts = 0
         self.closed = False
@@ -59,6 +63,10 @@ class TcpProxy:
         with self.lock:
             self.swallow_prefix = prefix
 
+    def go_dark_at(self, prefix: bytes) -> None:
+        with self.lock:
+            self.dark_prefix = prefix
+
     def requests_starting(self, prefix: bytes) -> list[bytes]:
         """The heads (request line and headers) of the requests whose line starts with `prefix`."""
         with self.lock:
@@ -75,6 +83,9 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.dark:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
                 upstream.settimeout(None)
@@ -97,6 +108,11 @@ class TcpProxy:
                         if self.swallow_prefix is not None and head.startswith(self.swallow_prefix):
                             self.swallow_prefix = None
                             pair.swallow = True
+                        if self.dark_prefix is not None and head.startswith(self.dark_prefix):
+                            self.dark = True
+                    if self.dark:
+                        self.cut()
+                        break
                 pair.upstream.sendall(data)
         except OSError:
             pass

@@ -97,6 +97,18 @@ class BuildPlatformError(BuildFailed):
     """The platform's fault (disk, registry down, missing tool): failure_kind platform_error."""
 
 
+class DiskFull(BuildPlatformError):
+    """The worker's disk (workspace or layer storage) is full: a platform fault the executor cleans up after."""
+
+    def __init__(self, where: str):
+        super().__init__(f"{where}: the worker's disk is full (no space left on device); retry the build")
+
+
+def is_disk_full(text: str) -> bool:
+    """A tool's (or an OSError's) words for a full disk."""
+    return "no space left on device" in text.lower()
+
+
 class BuildInterrupted(Exception):
     """The executor was stopped through cancel(); the engine knows whether by user or timeout."""
 

@@ -10,6 +10,7 @@ environment built here (a HOME in the workspace, this build's registry credentia
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import ipaddress
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -31,9 +33,11 @@ from builds.executors.base import (
     BuildResult,
     BuildSpec,
     BuildUserError,
+    DiskFull,
     Executor,
     HostReport,
     Reporter,
+    is_disk_full,
 )
 from builds.executors.commands import StepCommands, last_error
 from builds.executors.process import ProcessRunner
@@ -43,10 +47,12 @@ from builds.validators import registry_host, tag_safe
 logger = logging.getLogger(__name__)
 
 STEP_LINE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
-NO_SPACE = "no space left on device"
 MISSING_MOUNTPOINT = re.compile(r"/rootfs/(\w+): permission denied")
 SANDBOXED = "oci"
 LOCK_FILE = ".imagefactory.lock"
+# Left in a tenant's storage by a build that filled the disk: the storage is to be emptied as soon
+# as no build of the tenant uses it (buildah cannot clean up on a full disk; see reset_storage).
+RESET_MARK = ".imagefactory.reset"
 
 
 def is_insecure_registry(host: str, listed: Sequence[str] = ()) -> bool:
@@ -258,8 +264,43 @@ class BuildahExecutor(Executor):
                 raise BuildUserError(f"step build: {what} '{given}' not found in the repository")
         commit = git.quiet_git(source, git.git_env(spec, workspace), "rev-parse", "HEAD").stdout.strip()
         storage, _ = self._roots(spec.tenant_id)
-        with storage_lock(storage, exclusive=False):
-            return self._build_and_push(spec, workspace, commands, reporter, dockerfile, context, commit)
+        if (storage / RESET_MARK).exists():
+            self.reset_storage(spec.tenant_id)
+        try:
+            with storage_lock(storage, exclusive=False):
+                return self._build_and_push(spec, workspace, commands, reporter, dockerfile, context, commit)
+        except DiskFull:
+            with contextlib.suppress(OSError):  # the mark is for a later try; this one may do it now
+                (storage / RESET_MARK).touch()
+            self.reset_storage(spec.tenant_id)
+            raise
+
+    def reset_storage(self, tenant_id: str) -> bool:
+        """Empties the tenant's layer storage (and run root) once no build of the tenant uses it.
+
+        On a full disk buildah fails to clean up after the failed step: it drops the working
+        container's record but not its layer, which no buildah command removes then. The storage
+        only caches layers (images are pushed, the registry keeps them), so after a full disk it
+        is emptied whole: the failed build's working containers, intermediate images and leaked
+        layers go, and the next build starts from a clean cache. False while a build of the
+        tenant still runs here; its mark stays, and the next build or cleanup of the tenant does it.
+        """
+        storage, run_root = self._roots(tenant_id)
+        with storage_lock(storage, exclusive=True) as idle:
+            if not idle:
+                logger.warning("layer storage of tenant %s is full but in use; emptied later", tenant_id)
+                return False
+            subprocess.run(self._buildah(tenant_id, "rm", "--all"), capture_output=True)
+            for root in (storage, run_root):
+                for entry in root.iterdir() if root.exists() else ():
+                    if entry.name == LOCK_FILE:
+                        continue
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+            logger.warning("emptied the layer storage of tenant %s after its disk filled up", tenant_id)
+            return True
 
     def _build_and_push(
         self,
@@ -351,8 +392,8 @@ class BuildahExecutor(Executor):
 
     def _build_failure(self, code: int, tail: deque[str]) -> BuildUserError | BuildPlatformError:
         text = "\n".join(tail)
-        if NO_SPACE in text:
-            return BuildPlatformError(f"{self._where()}: the worker ran out of disk space")
+        if is_disk_full(text):
+            return DiskFull(self._where())
         mountpoint = MISSING_MOUNTPOINT.search(text)
         if mountpoint:
             needed = ", ".join(f"/{name}" for name in MOUNTPOINTS)
@@ -410,6 +451,8 @@ class BuildahExecutor(Executor):
             )
             if code != 0:
                 reason = last_error(tail, f"exit code {code}")
+                if is_disk_full(reason) or is_disk_full("\n".join(tail)):
+                    raise DiskFull("step push")
                 if "unauthorized" in reason.lower() or "authentication required" in reason.lower():
                     raise BuildUserError(f"step push: registry {host} refused the credentials: {reason}")
                 raise BuildPlatformError(f"step push: pushing to {host} failed: {reason}")
@@ -434,6 +477,9 @@ class BuildahExecutor(Executor):
         base = Path(self.options.storage_root)
         if not base.exists():
             return
+        for root in base.iterdir():
+            if (root / RESET_MARK).exists():
+                self.reset_storage(root.name)
         sizes = {root: _disk_usage(root) for root in base.iterdir() if root.is_dir()}
         total = sum(sizes.values())
         by_last_use = sorted(

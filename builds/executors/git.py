@@ -7,7 +7,7 @@ import subprocess
 from collections import deque
 from pathlib import Path
 
-from builds.executors.base import BuildSpec, BuildUserError, Reporter
+from builds.executors.base import BuildSpec, BuildUserError, DiskFull, Reporter, is_disk_full
 from builds.executors.commands import StepCommands
 
 STEP = "clone"
@@ -114,6 +114,8 @@ def checkout(
         text = "\n".join(tail)
         if "not found in upstream" in text or "Could not find remote branch" in text:
             raise BuildUserError(f"step clone: branch '{spec.git_branch}' not found in {spec.repository_url}")
+        if is_disk_full(text):
+            raise DiskFull("step clone")
         reason = next((line for line in reversed(tail) if line.startswith("fatal:")), f"exit code {code}")
         raise BuildUserError(f"step clone: git clone failed: {reason}")
     if spec.git_commit:

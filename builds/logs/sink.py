@@ -65,6 +65,7 @@ class LogSink:
         self._lock = threading.Condition()
         self._flush_lock = threading.Lock()
         self._closing = False
+        self._closed = False
         self._to_publish: list[Line] = []
         self._to_store: list[Line] = []
         # The cap: the head is stored whole; the lines after it are kept here too until the cap is
@@ -217,9 +218,16 @@ class LogSink:
         }
         with self._lock:
             seq, self._next_seq = self._next_seq, self._next_seq + 1
+        try:
+            store.write_lines(self.build_id, [(seq, entry)])
+        except Exception:
+            with self._lock:  # not stored (a database outage): the caller may try again, with this seq
+                if self._next_seq == seq + 1:
+                    self._next_seq = seq
+            raise
+        with self._lock:
             self._to_publish.append((seq, entry))
             self._lock.notify_all()
-        store.write_lines(self.build_id, [(seq, entry)])
 
     def _store_tail(self) -> None:
         """Stores the tail lines of a capped log not stored yet (under _flush_lock)."""
@@ -241,14 +249,16 @@ class LogSink:
     def close(self, *, status: str | None = None) -> None:
         """Publishes and stores what is left (the tail of a capped log too); with `status`, ends the log."""
         with self._lock:
-            if self._closing:
+            if self._closed:
                 return  # closed already
             self._closing = True
             self._lock.notify_all()
         self._publisher.join(timeout=30)
         self._flusher.join(timeout=30)
+        # Called again after a database outage failed it: the threads are gone, the rest is redone.
         with self._flush_lock:
             self._store_pending()
             self._store_tail()
         if status is not None:
             store.close_log(self.build_id, status)
+        self._closed = True

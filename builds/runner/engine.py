@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -9,11 +11,13 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -24,17 +28,19 @@ from builds.executors.base import (
     BuildPlatformError,
     BuildResult,
     BuildSpec,
+    DiskFull,
     Executor,
 )
 from builds.logs.sink import LogSink
 from builds.models import Build, BuildStatus, FailureKind
-from builds.runner import reports, scheduler
+from builds.runner import reports, scheduler, stopping
 from builds.runner.watchdog import Watchdog
 from builds.states import Phase
 from imagefactory.core import metrics
 from imagefactory.core.context import build_id_var, tenant_id_var
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def worker_name() -> str:
@@ -90,15 +96,48 @@ class EngineReporter:
 
     def progress(self, *, current_step: int, total_steps: int | None, step_name: str) -> None:
         self.current_step = current_step
-        reports.record_progress(
-            build_id=self.build.pk,
-            current_step=current_step,
-            total_steps=total_steps,
-            step_name=self.sink.mask(step_name),
-        )
+        with _database_blip_ignored("progress"):
+            reports.record_progress(
+                build_id=self.build.pk,
+                current_step=current_step,
+                total_steps=total_steps,
+                step_name=self.sink.mask(step_name),
+            )
 
     def source_commit(self, commit: str) -> None:
-        reports.record_source_commit(build_id=self.build.pk, commit=commit)
+        with _database_blip_ignored("source commit"):
+            reports.record_source_commit(build_id=self.build.pk, commit=commit)
+
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+@contextlib.contextmanager
+def _database_blip_ignored(what: str) -> Iterator[None]:
+    """Progress is news, not the outcome: a database outage loses it, the build goes on."""
+    try:
+        yield
+    except DATABASE_ERRORS as exc:
+        logger.warning("could not record the %s of the build: %s", what, exc)
+        connection.close()  # terminated under us: the next query opens a fresh one
+
+
+def _stored_despite_outages(action: Callable[[], T], what: str) -> T:
+    """Runs `action` (database writes) again after a database outage ends the connection under it
+    or refuses new ones, for up to BUILD_LOST_AFTER_SECONDS: how a build ended must be stored, or
+    it would stay in_progress until the janitor calls its (living) worker lost."""
+    deadline = time.monotonic() + settings.BUILD_LOST_AFTER_SECONDS
+    pause = 0.5
+    while True:
+        try:
+            return action()
+        except DATABASE_ERRORS as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("could not store the %s of the build (%s); retrying in %.1f s", what, exc, pause)
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def run_next_builds() -> int:
@@ -106,7 +145,7 @@ def run_next_builds() -> int:
     the other, until none may run now; returns how many it ran. Safe to run anywhere, any number of
     times at once: a build is claimed by one worker only."""
     worker, ran = worker_name(), 0
-    while (build := scheduler.claim_next(worker=worker)) is not None:
+    while not stopping.is_stopping() and (build := scheduler.claim_next(worker=worker)) is not None:
         if scheduler.next_in_line():
             jobs.wake_a_worker()  # more builds may run now: a free peer takes the next one
         _run_one(build, worker)
@@ -134,6 +173,10 @@ class Outcome:
     result: BuildResult | None = None
 
 
+def _is_disk_full(exc: Exception) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+
+
 def _failure(failure: BuildFailed) -> Outcome:
     kind = FailureKind.PLATFORM_ERROR if isinstance(failure, BuildPlatformError) else FailureKind.BUILD_ERROR
     return Outcome(Phase.FAILED, failure.message, kind)
@@ -157,25 +200,15 @@ def _run_claimed(build: Build, worker: str) -> Executor | None:
             outcome = _execute(build, spec, executor, reporter)
         except Exception as exc:  # the worker could not even set the build up (disk, settings)
             logger.exception("could not set up build %s", build.pk)
-            outcome = Outcome(Phase.FAILED, f"the worker could not set up the build: {exc}", FailureKind.PLATFORM_ERROR)
-        sink.flush(tail=True)  # the log is stored before the build is seen to end
-        with transaction.atomic():  # the end and its last line, together
-            if outcome.phase is not Phase.CANCELLED:  # a cancel is already stored by the API
-                reports.finish(
-                    build_id=build.pk,
-                    outcome=outcome.phase,
-                    failure_kind=outcome.kind,
-                    error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
-                    image_reference=outcome.result.image_reference if outcome.result else None,
-                    image_digest=outcome.result.image_digest if outcome.result else None,
-                )
-            # The last line tells what the database says, whoever won (us, a cancel, the janitor).
-            ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
-            if ended is not None:
-                level, message = _last_line(ended, time.monotonic() - started)
-                sink.write_now(message, level=level, metadata=reporter.metadata("system"))
+            outcome = (
+                _failure(DiskFull("workspace"))
+                if _is_disk_full(exc)
+                else Outcome(Phase.FAILED, f"the worker could not set up the build: {exc}", FailureKind.PLATFORM_ERROR)
+            )
+        _stored_despite_outages(lambda: sink.flush(tail=True), "log")  # stored before the build is seen to end
+        ended = _stored_despite_outages(lambda: _record_end(build, outcome, sink, reporter, started), "end")
     finally:
-        sink.close(status=ended.status if ended is not None else None)
+        _stored_despite_outages(lambda: sink.close(status=ended.status if ended is not None else None), "log's end")
     if ended is not None:
         _observe_end(ended)
     return executor
@@ -188,6 +221,27 @@ def _observe_end(build: Build) -> None:
         metrics.BUILD_DURATION.observe(max(duration, 0.0), status=build.status)
 
 
+@transaction.atomic  # the end and its last line, together
+def _record_end(
+    build: Build, outcome: Outcome, sink: LogSink, reporter: EngineReporter, started: float
+) -> Build | None:
+    if outcome.phase is not Phase.CANCELLED:  # a cancel is already stored by the API
+        reports.finish(
+            build_id=build.pk,
+            outcome=outcome.phase,
+            failure_kind=outcome.kind,
+            error_message=sink.mask(outcome.error) if outcome.error else None,  # a step may print a secret
+            image_reference=outcome.result.image_reference if outcome.result else None,
+            image_digest=outcome.result.image_digest if outcome.result else None,
+        )
+    # The last line tells what the database says, whoever won (us, a cancel, the janitor).
+    ended = Build.objects.filter(pk=build.pk).first()  # None when deleted right after a cancel
+    if ended is not None:
+        level, message = _last_line(ended, time.monotonic() - started)
+        sink.write_now(message, level=level, metadata=reporter.metadata("system"))
+    return ended
+
+
 def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: EngineReporter) -> Outcome:
     """prepare + run in a fresh workspace under the watchdog; the workspace is always removed."""
     timeout = build.project.build_timeout_seconds
@@ -196,15 +250,21 @@ def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: Engine
     workspace = Path(tempfile.mkdtemp(prefix=f"build-{build.pk}-", dir=settings.BUILD_WORKSPACE_ROOT))
     watchdog.start()
     try:
-        executor.prepare(spec, workspace, reporter)
-        outcome = Outcome(Phase.SUCCESS, result=executor.run(spec, workspace, reporter))
+        with stopping.holding(build.pk, executor):
+            executor.prepare(spec, workspace, reporter)
+            outcome = Outcome(Phase.SUCCESS, result=executor.run(spec, workspace, reporter))
     except BuildInterrupted:
         outcome = Outcome(Phase.CANCELLED)
     except BuildFailed as failure:
         outcome = _failure(failure)
     except Exception as exc:  # a bug is a platform fault, reported as such
-        logger.exception("build %s crashed", build.pk)
-        outcome = Outcome(Phase.FAILED, f"internal error: {exc.__class__.__name__}: {exc}", FailureKind.PLATFORM_ERROR)
+        if _is_disk_full(exc):
+            outcome = _failure(DiskFull("workspace"))
+        else:
+            logger.exception("build %s crashed", build.pk)
+            outcome = Outcome(
+                Phase.FAILED, f"internal error: {exc.__class__.__name__}: {exc}", FailureKind.PLATFORM_ERROR
+            )
     finally:
         watchdog.stop()
         shutil.rmtree(workspace, ignore_errors=True)
@@ -212,6 +272,9 @@ def _execute(build: Build, spec: BuildSpec, executor: Executor, reporter: Engine
         return Outcome(Phase.FAILED, f"timed out after {timeout} s (limit of the project)", FailureKind.TIMEOUT)
     if watchdog.reason == "cancelled" and outcome.phase is not Phase.FAILED:
         return Outcome(Phase.CANCELLED)
+    if outcome.phase is Phase.CANCELLED and stopping.is_stopping():  # stopped by the worker, not a user
+        message = f"the worker {worker_name()} was stopped (a deploy or a restart) while the build ran; retry it"
+        return Outcome(Phase.FAILED, message, FailureKind.PLATFORM_ERROR)
     return outcome
 
 

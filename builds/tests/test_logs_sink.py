@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from builds.logs.sink import MASK, LogSink
@@ -108,3 +108,30 @@ def test_background_thread_flushes_without_close(build, make_sink):
 
     wait_until(lambda: BuildLogLine.objects.filter(build=build).exists(), timeout=10, what="the timer flush")
     assert stored(build)[0].message == "flushed by the timer"
+
+
+def refusing_log_writes(execute, sql, params, many, context):
+    """Django's hook between the ORM and the driver: log writes fail as in a database outage."""
+    if '"builds_buildlogline"' in sql and sql.lstrip().upper().startswith("INSERT"):
+        raise OperationalError("the connection is closed")
+    return execute(sql, params, many, context)
+
+
+def test_last_line_and_close_can_be_done_again_after_a_database_outage(build, make_sink):
+    sink = make_sink()
+    sink.emit("building")
+    sink.flush()
+
+    with connection.execute_wrapper(refusing_log_writes), pytest.raises(OperationalError):
+        sink.write_now("Build succeeded")
+    sink.write_now("Build succeeded")  # the engine tries again once the database answers
+    with connection.execute_wrapper(refusing_log_writes):
+        sink.emit("a line the outage loses")
+        with pytest.raises(OperationalError):
+            sink.close(status="success")
+    sink.close(status="success")  # again: nothing is left to store, the log ends
+
+    lines = stored(build)
+    assert [line.message for line in lines] == ["building", "Build succeeded"]
+    assert [line.seq for line in lines] == [1, 2]  # the failed try took no number
+    assert sink._closed
