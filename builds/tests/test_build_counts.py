@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 from django.db.models import Count
+from django.utils import timezone
 
 from builds import selectors
 from builds.api.filters import BuildFilter
@@ -143,3 +144,42 @@ def test_the_list_offers_no_filter_the_counts_cannot_answer():
     """total_count comes from counts per (tenant, project, status). A new filter (branch, dates…)
     must count its rows instead (paginate without total=): this test makes that a decision."""
     assert set(BuildFilter.base_filters) == {"status", "project_id", "sort_by", "sort_order"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=100",
+        "status=failed&sort_by=updated_at&sort_order=asc",
+        "project_id={project}&status=success&sort_by=build_number",
+        "page=3&limit=2",
+    ],
+)
+def test_the_list_reads_no_build_row_to_count_and_takes_four_queries_at_most(
+    owner_api, project, make_build, django_assert_max_num_queries, query
+):
+    """The user, the membership (none once cached), the counts, the page."""
+    for status in ["queued", "success", "failed", "failed", "cancelled", "success", "failed"]:
+        make_build(project, status=status)
+
+    with django_assert_max_num_queries(4) as queries:
+        response = owner_api.get(f"/api/v1/builds?{query.format(project=project.pk)}")
+
+    assert response.status_code == 200, response.content
+    counting = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counting == []
+    expected = Build.objects.for_tenant(project.tenant)
+    for name, value in (p.split("=") for p in query.format(project=project.pk).split("&")):
+        if name in ("status", "project_id"):
+            expected = expected.filter(**{name: value})
+    assert response.json()["total_count"] == expected.count()
+
+
+def test_a_status_takes_four_queries_at_most(owner_api, project, make_build, django_assert_max_num_queries):
+    """The user, the membership (none once cached), the build, the estimate's recent builds."""
+    build = make_build(project, status="in_progress", started_at=timezone.now())
+
+    with django_assert_max_num_queries(4):
+        response = owner_api.get(f"/api/v1/builds/{build.pk}/status")
+
+    assert response.status_code == 200 and response.json()["status"] == "in_progress"
