@@ -52,12 +52,12 @@ def seed(tenant, user, count: int) -> list:
             INSERT INTO builds_build (id, tenant_id, project_id, build_number, git_branch, build_args, status,
                 step_name, worker, log_line_count, created_by_id, created_at, updated_at, started_at, completed_at)
             SELECT gen_random_uuid(), %s, (%s::uuid[])[1 + n %% %s], 1 + n / %s, 'main', '{}',
-                (%s::text[])[1 + (n * 7) %% 5], '', '', 0, %s,
+                (%s::text[])[1 + (n / %s) %% 5], '', '', 0, %s,
                 now() - (n || ' seconds')::interval, now() - ((n * 13 %% 100000) || ' seconds')::interval,
                 now() - (n || ' seconds')::interval, now() - (n || ' seconds')::interval + interval '30 seconds'
             FROM generate_series(0, %s - 1) AS n
             """,
-            [tenant.pk, [p.pk for p in projects], PROJECTS, PROJECTS, STATUSES, user.pk, count],
+            [tenant.pk, [p.pk for p in projects], PROJECTS, PROJECTS, STATUSES, PROJECTS, user.pk, count],
         )
         for project in projects:
             cursor.execute(
