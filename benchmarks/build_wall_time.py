@@ -16,7 +16,9 @@ Usage (from the repository root; the var dir keeps its database and workspaces a
 
     IMAGEFACTORY_VAR_DIR=/tmp/if-bench .venv/bin/python benchmarks/build_wall_time.py --builds 5
 
-It prints median, min and max for both, and the API's overhead (median API - median by hand).
+It prints median, min and max for both, the API's overhead (median API - median by hand), and where
+the API's time went: dispatch (start → a worker claimed it), to the first log line, the git + buildah
+work (first line → completed_at), and until the client's poll saw the end.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _bootstrap import setup_database
@@ -109,15 +112,38 @@ def by_hand(repo_url: str, repository: str, build_number: int, stack_env: dict[s
     return elapsed
 
 
-def through_api(client, project) -> float:
+PHASES = ["dispatch", "to first line", "first line to end", "end seen"]
+
+
+def through_api(client, project, phases: dict[str, list[float]] | None = None) -> float:
+    """Wall time of one build through the API; with `phases`, also where it went, from the build's
+    own timestamps: dispatch (start → a worker claimed it), to first line (→ its first log line),
+    first line to end (the git + buildah work, → completed_at), end seen (→ the client's poll saw it)."""
+    from builds.models import Build, BuildLogLine
+
     started = time.perf_counter()
     build = client.create_build(project)
     client.start(build["id"])
     while (done := client.build(build["id"]))["status"] not in ("success", "failed", "cancelled"):
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
+    seen_at = datetime.now(UTC)  # the server runs on this host: one clock
     if done["status"] != "success":
         raise SystemExit(f"build failed: {done['error_message']}: {client.log_messages(build['id'])[-10:]}")
+    if phases is not None:
+        row = Build.objects.get(pk=build["id"])
+        first_line = BuildLogLine.objects.filter(build_id=row.pk).order_by("seq").values_list("timestamp", flat=True)[0]
+        for name, seconds in zip(
+            PHASES,
+            [
+                (row.slot_acquired_at - row.started_at).total_seconds(),
+                (first_line - row.slot_acquired_at).total_seconds(),
+                (row.completed_at - first_line).total_seconds(),
+                (seen_at - row.completed_at).total_seconds(),
+            ],
+            strict=True,
+        ):
+            phases[name].append(seconds)
     return elapsed
 
 
@@ -149,9 +175,10 @@ def main() -> None:
         client = StackClient(stack, user, tenant)
         through_api(client, project)  # warm-up: imports, connections, the FROM/COPY layers
         api_times, hand_times = [], []
+        phases: dict[str, list[float]] = {name: [] for name in PHASES}
         for n in range(1, args.builds + 1):
             repo.commit_dockerfile(run_step(f"echo api-{unique_token()}"))
-            api_times.append(through_api(client, project))
+            api_times.append(through_api(client, project, phases))
             repo.commit_dockerfile(run_step(f"echo hand-{unique_token()}"))
             hand_times.append(by_hand(repo.url, f"{registry.host}/bench/by-hand", n, stack.env, workdir))
         mode = "services (Celery worker)" if stack.services else "embedded (in-process pool)"
@@ -160,6 +187,9 @@ def main() -> None:
         print(summary("by hand", hand_times))
         overhead = statistics.median(api_times) - statistics.median(hand_times)
         print(f"overhead  median {overhead:+.2f} s ({100 * overhead / statistics.median(hand_times):+.0f} %)")
+        print("where the API's time went (the build's own timestamps; create → start is the client's two calls):")
+        for name, times in phases.items():
+            print("  " + summary(name, times))
     finally:
         stack.stop()
         registry.stop()

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
-from builds.models import Build, BuildLogLine, BuildStatus, Project
+from builds.models import Build, BuildCount, BuildLogLine, BuildStatus, Project
 from imagefactory.core.timestamps import iso_z
 from tenants.models import Tenant
 
@@ -19,6 +19,18 @@ ESTIMATE_SAMPLE = 20
 
 def builds_for(tenant: Tenant) -> QuerySet[Build]:
     return Build.objects.for_tenant(tenant)
+
+
+def build_total(tenant: Tenant, *, project_id: Any = None, status: str | None = None) -> int:
+    """How many builds the tenant has (in one project, in one status): exact, from the counts the
+    database keeps in the same transactions as the builds (builds/models/counts.py), so no build
+    row is read. Serves every filter combination GET /builds offers."""
+    counts = BuildCount.objects.filter(tenant_id=tenant.pk)
+    if project_id is not None:
+        counts = counts.filter(project_id=project_id)
+    if status:
+        counts = counts.filter(status=status)
+    return counts.aggregate(total=Sum("count"))["total"] or 0
 
 
 def projects_for(tenant: Tenant) -> QuerySet[Project]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from imagefactory.core.context import tenant_id_var, user_id_var
 from imagefactory.core.errors import Forbidden, InvalidRequest, Unauthorized
+from tenants.access_cache import Access, cached_access
 from tenants.models import Membership, Tenant
 from tenants.roles import ALL_PERMISSIONS, SYSTEM_ADMIN_ROLE
 
@@ -46,6 +47,17 @@ def parse_tenant_header(value: str | None) -> uuid.UUID:
     return tenant_id
 
 
+def _load_access(user, tenant_id: uuid.UUID) -> Access | None:
+    """From the database: the tenant and the user's role in it (None, None for a superuser who is
+    no member); None when the user may not enter it."""
+    membership = Membership.objects.select_related("tenant", "role").filter(user=user, tenant_id=tenant_id).first()
+    if membership is not None:
+        return membership.tenant, membership.role.name, membership.role.permission_set
+    if user.is_superuser and (tenant := Tenant.objects.filter(pk=tenant_id).first()) is not None:
+        return tenant, None, None
+    return None
+
+
 def resolve_tenant_access(*, user, tenant_header: str | None, write: bool, permission: str | None) -> TenantAccess:
     """Applies the rule table in order: 401, 400, 403 membership, 403 suspended, 403 permission."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -53,16 +65,14 @@ def resolve_tenant_access(*, user, tenant_header: str | None, write: bool, permi
     user_id_var.set(str(user.pk))
     tenant_id = parse_tenant_header(tenant_header)
 
-    membership = Membership.objects.select_related("tenant", "role").filter(user=user, tenant_id=tenant_id).first()
-    if membership is not None:
-        tenant, role, permissions = membership.tenant, membership.role.name, membership.role.permission_set
-    elif user.is_superuser and (tenant := Tenant.objects.filter(pk=tenant_id).first()) is not None:
-        role, permissions = SYSTEM_ADMIN_ROLE, frozenset(ALL_PERMISSIONS)
-    else:
+    access = cached_access(user.pk, tenant_id, lambda: _load_access(user, tenant_id))
+    if access is None or (access[1] is None and not user.is_superuser):
         # Unknown tenant and foreign tenant answer identically: no existence oracle.
         raise Forbidden(NO_TENANT_ACCESS)
+    tenant, role, permissions = access
     if user.is_superuser:
-        permissions = frozenset(ALL_PERMISSIONS)
+        role, permissions = role or SYSTEM_ADMIN_ROLE, frozenset(ALL_PERMISSIONS)
+    assert role is not None and permissions is not None
 
     tenant_id_var.set(str(tenant.id))
     if write and tenant.is_suspended:

@@ -77,9 +77,14 @@ class Build(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["tenant", "created_at"], name="build_tenant_created"),
-            models.Index(fields=["tenant", "status", "created_at"], name="build_tenant_status_created"),
-            models.Index(fields=["tenant", "project", "created_at"], name="build_tenant_project_created"),
+            # The build list: each sort order the API offers (builds/api/filters.py SORT_FIELDS, with id
+            # breaking ties), for the tenant alone, by status and by project; an index read backwards
+            # serves the descending order. docs/performance.md shows the plans.
+            *(
+                models.Index(fields=[*prefix, field, "id"], name=f"build_{'_'.join(prefix)}_{short}")
+                for field, short in (("created_at", "created"), ("updated_at", "updated"), ("build_number", "number"))
+                for prefix in (["tenant"], ["tenant", "status"], ["tenant", "project"])
+            ),
             models.Index(fields=["status", "heartbeat_at"], name="build_status_heartbeat"),
             # The scheduler's "served longest ago" (builds/runner/scheduler.py): one index seek per tenant.
             models.Index(fields=["tenant", "-slot_acquired_at"], name="build_tenant_last_slot"),

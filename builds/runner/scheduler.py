@@ -102,7 +102,9 @@ def claim_next(*, worker: str) -> Build | None:
 def _claim(candidate: Candidate, worker: str) -> Build | None:
     with transaction.atomic():
         # The tenant row lock serialises the slot count: two workers cannot both take its last slot.
-        tenant = Tenant.objects.select_for_update().get(pk=candidate.tenant_id)
+        # NO KEY: it must not block the foreign-key checks of other transactions' build writes,
+        # which take KEY SHARE on the tenant at commit while holding their builds' rows.
+        tenant = Tenant.objects.select_for_update(no_key=True).get(pk=candidate.tenant_id)
         running = Build.objects.for_tenant(tenant).filter(Phase.RUNNING.condition).count()
         if running >= tenant.running_build_limit:
             return None

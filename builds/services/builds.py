@@ -25,7 +25,6 @@ from builds.states import (
     START_FROM,
     Phase,
     in_phases,
-    phase_of,
     statuses,
     transition,
     worker_writes_the_end,
@@ -63,8 +62,10 @@ def create_build(
     trigger_delivery_id: str | None = None,
     triggered_by: str | None = None,
 ) -> Build:
-    # The tenant row lock serialises the queue-limit check; the project row lock the counter.
-    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    # The tenant row lock serialises the queue-limit check; the project row lock the counter. NO KEY:
+    # a plain FOR UPDATE would also block the foreign-key checks (KEY SHARE on the tenant) that other
+    # transactions' build writes make at commit while holding build and count rows: a deadlock.
+    tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant.pk)
     queued = Build.objects.for_tenant(tenant).filter(status=BuildStatus.QUEUED).count()
     if queued >= tenant.queued_build_limit:
         raise RateLimited(
@@ -146,8 +147,13 @@ def _cancel(build: Build, *, reason: str, sources: Iterable[Phase], who: str) ->
     return True
 
 
+@transaction.atomic
 def retry_build(*, build: Build, user: Any) -> Build:
-    if phase_of(build.status, build.slot_acquired_at) not in RETRY_FROM:
+    # The original's row lock comes first, as in delete_build: a delete racing the retry waits (or
+    # wins and the retry answers 404). Without it, the retry's foreign key to the original, checked
+    # at commit, and the delete's check for rows referring to it waited for each other: a deadlock.
+    locked = Build.objects.select_for_update(no_key=True).filter(in_phases(RETRY_FROM), pk=build.pk)
+    if locked.values_list("pk", flat=True).first() is None:
         raise _refusal(build.pk, "retry", RETRY_FROM)
     try:
         return create_build(

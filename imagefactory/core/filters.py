@@ -31,6 +31,11 @@ class StrictFilterSet(django_filters.FilterSet):
 
     @classmethod
     def apply(cls, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return cls.validated(request, queryset).qs
+
+    @classmethod
+    def validated(cls, request: Request, queryset: QuerySet[Any]) -> StrictFilterSet:
+        """The bound, valid filterset (its .qs, and its form's cleaned_data); InvalidRequest otherwise."""
         for name, declared in cls.base_filters.items():
             raw = request.query_params.get(name)
             if raw == "":
@@ -45,4 +50,4 @@ class StrictFilterSet(django_filters.FilterSet):
         if not filterset.is_valid():
             name, messages = next(iter(filterset.errors.items()))
             raise InvalidRequest(f"Invalid query parameter {name}", details={name: " ".join(messages)})
-        return filterset.qs
+        return filterset

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse
 
 from imagefactory.core.errors import envelope_response
@@ -56,6 +57,26 @@ def hit(scope: str, *, limit: int, window_seconds: int) -> WindowCount:
         cache.add(key, 1, timeout=window_seconds + 5)
         count = 1
     return WindowCount(limit=limit, count=count, reset_at=window_start + window_seconds)
+
+
+def hit_all(scopes: list[tuple[str, int]], *, window_seconds: int) -> list[WindowCount]:
+    """Counts one request against each (scope, limit); with Redis, in one round trip (a pipeline
+    of SET NX + INCR per scope) instead of two per scope."""
+    backend = caches["default"]  # the backend itself (`cache` is a proxy to it)
+    if not isinstance(backend, RedisCache) or len(backend._cache._servers) != 1:  # one server, one pipeline
+        return [hit(scope, limit=limit, window_seconds=window_seconds) for scope, limit in scopes]
+    windows = [(_window(scope, window_seconds), limit) for scope, limit in scopes]
+    keys = [backend.make_and_validate_key(key) for (key, _), _ in windows]
+    pipeline = backend._cache.get_client(keys[0], write=True).pipeline(transaction=False)
+    for key in keys:
+        # Stored as a plain integer, as the cache itself stores ints: peek() and reset() read it.
+        pipeline.set(key, 0, ex=window_seconds + 5, nx=True)
+        pipeline.incr(key)
+    counts = pipeline.execute()[1::2]
+    return [
+        WindowCount(limit=limit, count=int(count), reset_at=window_start + window_seconds)
+        for ((_, window_start), limit), count in zip(windows, counts, strict=True)
+    ]
 
 
 def peek(scope: str, *, limit: int, window_seconds: int) -> WindowCount:
@@ -154,10 +175,7 @@ class RateLimitMiddleware:
         if not request.path.startswith("/api/v1/"):
             return self.get_response(request)
         try:
-            windows = [
-                hit(scope, limit=limit, window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS)
-                for scope, limit in _request_scopes(request)
-            ]
+            windows = hit_all(_request_scopes(request), window_seconds=settings.RATE_LIMIT_WINDOW_SECONDS)
         except Exception:  # an unreachable cache must not take the API down with it
             logger.warning("rate limiter unavailable; request not counted", exc_info=True)
             return self.get_response(request)

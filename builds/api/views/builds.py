@@ -47,7 +47,15 @@ class BuildListView(APIView):
         examples=examples.LIST_BUILDS,
     )
     def get(self, request):
-        page = paginate(BuildFilter.apply(request, selectors.builds_for(request.tenant)), request)
+        filters = BuildFilter.validated(request, selectors.builds_for(request.tenant))
+        chosen = filters.form.cleaned_data
+        page = paginate(
+            filters.qs,
+            request,
+            total=lambda: selectors.build_total(
+                request.tenant, project_id=chosen.get("project_id"), status=chosen.get("status")
+            ),
+        )
         return Response(page.envelope("builds", BuildSerializer(page.items, many=True).data))
 
     @extend_schema(

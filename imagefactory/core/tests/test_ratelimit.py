@@ -154,3 +154,42 @@ def test_spraying_tenant_ids_hits_the_per_user_ceiling(settings, api, owner):
 
     assert [r.status_code for r in responses] == [403, 403, 403, 403, 429]
     assert responses[-1]["X-RateLimit-Limit"] == "4" and responses[-1]["Retry-After"]
+
+
+def test_with_redis_a_request_is_counted_in_one_round_trip(settings, owner, tenant, monkeypatch, rf):
+    """Both buckets (user+tenant, user) in one pipeline; the counts agree with peek()."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+    from django.http import HttpResponse
+    from redis.client import Pipeline, Redis
+
+    from accounts.tokens import access_token_for
+    from imagefactory.core import ratelimit
+    from testing.tools import need
+
+    need(isinstance(caches["default"], RedisCache), "needs the Redis cache (services mode)")
+    settings.RATE_LIMIT_REQUESTS = 100
+    request = rf.get(
+        "/api/v1/builds", HTTP_AUTHORIZATION=f"Bearer {access_token_for(owner)}", HTTP_X_TENANT_ID=str(tenant.pk)
+    )
+    round_trips: list[str] = []
+    real_execute, real_command = Pipeline.execute, Redis.execute_command
+
+    def pipeline_execute(self, *args, **kwargs):
+        round_trips.append("pipeline")
+        return real_execute(self, *args, **kwargs)
+
+    def execute_command(self, *args, **kwargs):
+        if not isinstance(self, Pipeline):  # a pipeline queues its commands: no round trip
+            round_trips.append(str(args[0]))
+        return real_command(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", pipeline_execute)
+    monkeypatch.setattr(Redis, "execute_command", execute_command)
+    response = ratelimit.RateLimitMiddleware(lambda request: HttpResponse())(request)
+    monkeypatch.undo()
+
+    assert round_trips == ["pipeline"]
+    assert response["X-RateLimit-Remaining"] == "99"
+    scopes = ratelimit.user_scopes(owner.pk, str(tenant.pk))
+    assert [ratelimit.peek(scope, limit=limit, window_seconds=3600).count for scope, limit in scopes] == [1, 1]
