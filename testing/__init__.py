@@ -8,7 +8,7 @@ from testing.assertions import access_token_for, assert_envelope, stable_bytes
 from testing.git import BUSYBOX, BUSYBOX_DOCKERFILE, GIT_ENV, GitRepo, run_step
 from testing.processes import kill_processes_matching, processes_matching
 from testing.proxy import TcpProxy
-from testing.receiver import Received, WebhookReceiver
+from testing.receiver import Received, TcpListener, WebhookReceiver
 from testing.registry import Registry
 from testing.stack import FAST_ENGINE_ENV, ROOT, Stack, StackClient, database_url_for_subprocess
 from testing.tools import POSTGRES_ONLY, MissingTool, need, need_postgres
@@ -27,6 +27,7 @@ __all__ = [
     "Registry",
     "Stack",
     "StackClient",
+    "TcpListener",
     "TcpProxy",
     "WebhookReceiver",
     "access_token_for",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,3 +68,37 @@ class WebhookReceiver:
     def bodies(self) -> list[bytes]:
         with self._lock:
             return [item.body for item in self.received]
+
+
+class TcpListener:
+    """A bare TCP listener that only counts connections: a refused webhook target must get none."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self.sock = socket.socket()
+        self.sock.bind((host, 0))
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/hook"
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        self.sock.close()

@@ -106,6 +106,8 @@ def record(delivery: Delivery, result: sender.Result, *, started: Any) -> None:
     now = timezone.now()
     number = delivery.attempt_count + 1
     with transaction.atomic():
+        if not Delivery.objects.filter(pk=delivery.pk).exists():
+            return  # its subscription was deleted while it was being sent
         DeliveryAttempt.objects.create(
             delivery=delivery,
             number=number,

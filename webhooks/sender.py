@@ -77,7 +77,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[IPAddress] = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if address not in addresses:
             addresses.append(address)
     return addresses

@@ -28,6 +28,7 @@ def make_role(db):
 def tenant_objects(tenant, owner, make_project, make_build):
     """Real objects of `tenant`, by URL keyword, so detail endpoints find something."""
     from tenants.models import Membership
+    from tenants.tests.endpoints import webhook_objects
 
     project = make_project(tenant, name="rule-app")
     build = make_build(project, status="failed")
@@ -35,4 +36,5 @@ def tenant_objects(tenant, owner, make_project, make_build):
         "project_id": project.pk,
         "build_id": build.pk,
         "member_id": Membership.objects.get(user=owner, tenant=tenant).pk,
+        **webhook_objects(tenant, owner, build),
     }

@@ -4,12 +4,10 @@ no redirects, 1 KiB of the answer. Real sockets on loopback (allowed explicitly 
 from __future__ import annotations
 
 import ipaddress
-import socket
-import threading
 
 import pytest
 
-from testing import WebhookReceiver
+from testing import TcpListener, WebhookReceiver
 from webhooks import sender
 
 LOOPBACK_ONLY = sender.parse_networks(["127.0.0.0/8"])
@@ -65,38 +63,9 @@ def test_a_name_resolving_to_loopback_is_refused_after_resolution():
         sender.checked_address("localhost", 80, [])
 
 
-class Listener:
-    """A bare TCP listener that counts connections (a refused target must get none)."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(5)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                connection, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            connection.close()
-
-    def close(self):
-        self.stopping.set()
-        self.thread.join(timeout=5)
-        self.sock.close()
-
-
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_a_loopback_target_without_the_allow_list_is_refused_and_never_connected(host):
-    listener = Listener()
+    listener = TcpListener()
     try:
         result = sender.post(f"http://{host}:{listener.port}/hook", b"{}", {}, timeout=5, allowed=[])
     finally:
