@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import connection
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from builds.services import builds as build_services
 from testing import assert_envelope
@@ -108,6 +111,25 @@ def test_another_tenants_webhook_answers_like_a_missing_one(api, make_user, make
         assert_envelope(owner_api.get(path), 404, "NOT_FOUND")
         assert_envelope(owner_api.get(f"{path}/deliveries"), 404, "NOT_FOUND")
     assert owner_api.get("/api/v1/webhooks").json()["total_count"] == 0
+
+
+def test_list_endpoints_make_the_same_number_of_queries_whatever_the_page_size(owner_api, tenant, project, owner):
+    webhook = create(owner_api).json()
+    create(owner_api)
+    for _ in range(3):
+        build_services.create_build(tenant=tenant, project=project, user=owner, git_branch="main")
+    Delivery.objects.first().attempts.create(
+        number=1, started_at=timezone.now(), duration_ms=5, outcome="success", status_code=200
+    )
+
+    def queries(path: str, limit: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert owner_api.get(path, {"limit": limit}).status_code == 200
+        return len(captured)
+
+    deliveries = f"/api/v1/webhooks/{webhook['id']}/deliveries"
+    assert queries(deliveries, 1) == queries(deliveries, 3)
+    assert queries("/api/v1/webhooks", 1) == queries("/api/v1/webhooks", 2)
 
 
 def test_the_delivery_log_and_redeliver(owner_api, tenant, project, owner, django_assert_max_num_queries):
