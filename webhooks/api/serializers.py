@@ -26,6 +26,15 @@ def target_url_error(value: str) -> str | None:
     return None
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false only (DRF's BooleanField also takes 0, 1, "yes", "off", ...)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class WebhookCreateSerializer(StrictSerializer):
     url = StrictCharField(max_length=2000, pattern=TARGET_URL, rule=target_url_error)
     events = serializers.ListField(
@@ -35,7 +44,7 @@ class WebhookCreateSerializer(StrictSerializer):
 
 
 class WebhookUpdateSerializer(WebhookCreateSerializer):
-    is_active = serializers.BooleanField(required=False)
+    is_active = StrictBooleanField(required=False)
 
     def get_fields(self):
         fields = super().get_fields()

@@ -64,6 +64,15 @@ def test_invalid_bodies_are_400(owner_api, body):
     assert_envelope(create(owner_api, **body), 400, "INVALID_REQUEST")
 
 
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+def test_is_active_takes_json_booleans_only(owner_api, value):
+    webhook = create(owner_api).json()
+
+    response = owner_api.patch(f"/api/v1/webhooks/{webhook['id']}", {"is_active": value}, format="json")
+
+    assert_envelope(response, 400, "INVALID_REQUEST")
+
+
 def test_another_tenants_project_is_an_unknown_project(owner_api, make_tenant, make_project):
     foreign = make_project(make_tenant("other"))
 
