@@ -22,9 +22,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from builds import signals
 from builds.models import Build, BuildStatus
 
 
@@ -58,6 +60,15 @@ STATUS_OF: dict[Phase, BuildStatus] = {
     Phase.SUCCESS: BuildStatus.SUCCESS,
     Phase.FAILED: BuildStatus.FAILED,
     Phase.CANCELLED: BuildStatus.CANCELLED,
+}
+
+# The event a won move announces (builds.signals): the API's status changed. WAITING -> RUNNING
+# leaves it `in_progress`, so it announces nothing.
+EVENT_OF: dict[Phase, str] = {
+    Phase.WAITING: signals.BUILD_STARTED,
+    Phase.SUCCESS: signals.BUILD_SUCCEEDED,
+    Phase.FAILED: signals.BUILD_FAILED,
+    Phase.CANCELLED: signals.BUILD_CANCELLED,
 }
 
 TERMINAL_PHASES = frozenset({Phase.SUCCESS, Phase.FAILED, Phase.CANCELLED})
@@ -108,7 +119,9 @@ def transition(
     build_id: Any, *, to: Phase, sources: Iterable[Phase] | None = None, where: Q | None = None, **changes: Any
 ) -> bool:
     """Moves the build to `to` if it is in one of `sources` (default: every phase `to` may follow)
-    and matches `where`; sets `changes` in the same UPDATE. True when this call made the move."""
+    and matches `where`; sets `changes` in the same UPDATE. True when this call made the move.
+
+    The winner announces the move (builds.signals.build_changed) in the same transaction."""
     allowed = frozenset(phase for phase, targets in MOVES.items() if to in targets)
     sources = allowed if sources is None else frozenset(sources)
     illegal = sources - allowed
@@ -121,4 +134,8 @@ def transition(
     rows = Build.objects.filter(in_phases(sources), pk=build_id)
     if where is not None:
         rows = rows.filter(where)
-    return bool(rows.update(**changes))
+    with transaction.atomic():
+        won = bool(rows.update(**changes))
+        if won and to in EVENT_OF:
+            signals.build_changed.send(sender=Build, build_id=build_id, event=EVENT_OF[to])
+    return won

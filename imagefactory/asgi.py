@@ -14,11 +14,13 @@ import imagefactory.celery  # noqa: E402, F401 — services mode queues builds t
 from builds.runner import janitor  # noqa: E402
 from builds.runner.host import check_build_host  # noqa: E402
 from builds.stream.routing import websocket_urlpatterns  # noqa: E402
+from webhooks import sweeper as webhook_sweeper  # noqa: E402
 
 if not settings.SERVICES_MODE:
     # Embedded mode: this process runs the builds, so it checks its host and cleans up after them too.
     check_build_host()
     janitor.start()
+    webhook_sweeper.start()  # and re-queues webhook deliveries whose retry timer was lost
 
 application = ProtocolTypeRouter(
     {

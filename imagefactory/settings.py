@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "tenants",
     "builds",
     "triggers",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -186,7 +187,8 @@ CELERY_TASK_ACKS_LATE = False  # a build must never run twice: ack on receipt
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 BUILD_QUEUE = os.environ.get("BUILD_QUEUE", "builds")
 CELERY_TASK_DEFAULT_QUEUE = BUILD_QUEUE
-CELERY_TASK_ROUTES = {"builds.*": {"queue": BUILD_QUEUE}}
+WEBHOOK_QUEUE = os.environ.get("WEBHOOK_QUEUE", "webhooks")
+CELERY_TASK_ROUTES = {"builds.*": {"queue": BUILD_QUEUE}, "webhooks.*": {"queue": WEBHOOK_QUEUE}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
 
 # --- REST framework, JWT, schema ------------------------------------------------------
@@ -356,7 +358,7 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # Build engine
 BUILD_WORKERS = env_int("BUILD_WORKERS", 2)  # in-process pool size, embedded mode only
 # Embedded mode: threads per job queue inside the server process (imagefactory/core/jobs.py).
-EMBEDDED_QUEUE_WORKERS = {BUILD_QUEUE: BUILD_WORKERS}
+EMBEDDED_QUEUE_WORKERS = {BUILD_QUEUE: BUILD_WORKERS, WEBHOOK_QUEUE: env_int("WEBHOOK_WORKERS", 2)}
 BUILD_EXECUTOR = os.environ.get("BUILD_EXECUTOR", "builds.executors.buildah.BuildahExecutor")
 BUILD_WORKSPACE_ROOT = Path(os.environ.get("BUILD_WORKSPACE_ROOT", VAR_DIR / "workspaces"))
 BUILDAH_BINARY = os.environ.get("BUILDAH_BINARY", "buildah")
@@ -405,3 +407,18 @@ STREAM_DRAIN_POLL_SECONDS = float(os.environ.get("STREAM_DRAIN_POLL_SECONDS", "0
 STREAM_END_GRACE_SECONDS = float(os.environ.get("STREAM_END_GRACE_SECONDS", "10"))
 # A client closed with 1013 gets this long to read its backlog and answer the close frame.
 STREAM_CLOSE_GRACE_SECONDS = float(os.environ.get("STREAM_CLOSE_GRACE_SECONDS", "10"))
+
+# Outgoing webhooks (webhooks/, README "Webhooks")
+# Targets resolving into loopback, link-local, private, unique-local or other special ranges are
+# refused unless inside one of these networks (CIDRs), e.g. an internal CI server's.
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS")
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Retry n waits about base * 2**(n-1) seconds (half of it random), at most WEBHOOK_RETRY_MAX_DELAY_SECONDS,
+# until the delivery is WEBHOOK_RETRY_FOR_SECONDS old; then it is failed.
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_DELAY_SECONDS", "3600"))
+WEBHOOK_RETRY_FOR_SECONDS = env_int("WEBHOOK_RETRY_FOR_SECONDS", 24 * 3600)
+# A subscription whose deliveries failed for this long without a success in between is disabled.
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 24 * 3600)
+# The safety net: every worker (and the embedded server) re-queues deliveries whose retry was lost.
+WEBHOOK_SWEEP_INTERVAL_SECONDS = float(os.environ.get("WEBHOOK_SWEEP_INTERVAL_SECONDS", "30"))

@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("builds.api.urls")),
     path("", include("triggers.api.urls")),
+    path("", include("webhooks.api.urls")),
     path("schema/", CachedSchemaView.as_view(), name="schema"),
     path("docs/", SwaggerUIView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", RedocView.as_view(url_name="schema"), name="redoc"),

@@ -9,6 +9,7 @@ from testing.git import BUSYBOX, BUSYBOX_DOCKERFILE, GIT_ENV, GitRepo, run_step
 from testing.metrics import Scrape
 from testing.processes import kill_processes_matching, processes_matching
 from testing.proxy import TcpProxy
+from testing.receiver import Received, TcpListener, WebhookReceiver
 from testing.registry import Registry
 from testing.stack import FAST_ENGINE_ENV, ROOT, Stack, StackClient, database_url_for_subprocess
 from testing.tools import POSTGRES_ONLY, MissingTool, need, need_postgres
@@ -23,11 +24,14 @@ __all__ = [
     "ROOT",
     "GitRepo",
     "MissingTool",
+    "Received",
     "Registry",
     "Scrape",
     "Stack",
     "StackClient",
+    "TcpListener",
     "TcpProxy",
+    "WebhookReceiver",
     "access_token_for",
     "assert_envelope",
     "database_url_for_subprocess",

@@ -44,8 +44,9 @@ FAST_ENGINE_ENV = {
 class Stack:
     """daphne serving the API (and, with REDIS_URL, Celery workers), on the test database.
 
-    Embedded mode: daphne alone runs builds in its in-process pool. Services mode: daphne plus a
-    `celery -A imagefactory worker -Q builds` process, all sharing PostgreSQL and Redis.
+    Embedded mode: daphne alone runs builds (and webhook deliveries) in its in-process pools. Services
+    mode: daphne plus a `celery -A imagefactory worker -Q builds,webhooks` process, all sharing
+    PostgreSQL and Redis.
     """
 
     def __init__(self, workdir: Path, *, extra_env: dict[str, str] | None = None):
@@ -76,6 +77,8 @@ class Stack:
         self.workers: list[subprocess.Popen] = []
         self.queue = f"builds-{prefix}" if self.services else "builds"
         self.env["BUILD_QUEUE"] = self.queue
+        self.webhook_queue = f"webhooks-{prefix}" if self.services else "webhooks"
+        self.env["WEBHOOK_QUEUE"] = self.webhook_queue
 
     @property
     def base_url(self) -> str:
@@ -128,7 +131,7 @@ class Stack:
                 "imagefactory",
                 "worker",
                 "-Q",
-                self.queue,
+                f"{self.queue},{self.webhook_queue}",
                 "-c",
                 str(concurrency),
                 "-n",

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from builds import jobs
+from builds import jobs, signals
 from builds.logs.messages import system_entry
 from builds.logs.store import close_log
 from builds.models import Build, BuildStatus, LogLevel, Project
@@ -77,7 +77,7 @@ def create_build(
     if not Project.objects.filter(pk=project.pk).update(build_counter=F("build_counter") + 1):
         raise NotFound("Project not found")  # deleted since the request looked it up
     number = Project.objects.filter(pk=project.pk).values_list("build_counter", flat=True).get()
-    return Build.objects.create(
+    build = Build.objects.create(
         tenant=tenant,
         project=project,
         build_number=number,
@@ -90,6 +90,8 @@ def create_build(
         trigger_delivery_id=trigger_delivery_id,
         triggered_by=triggered_by,
     )
+    signals.build_changed.send(sender=Build, build_id=build.pk, event=signals.BUILD_CREATED)
+    return build
 
 
 def start_build(*, build: Build, user: Any) -> Build:

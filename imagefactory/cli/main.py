@@ -32,6 +32,7 @@ EXIT_BY_STATUS = {"success": EXIT_OK, "failed": EXIT_FAILED, "cancelled": EXIT_C
 TERMINAL = frozenset(EXIT_BY_STATUS)
 STATUSES = ("queued", "in_progress", "success", "failed", "cancelled")
 TRIGGER_KINDS = ("github", "gitlab", "gitea", "generic")
+WEBHOOK_EVENTS = ("build.created", "build.started", "build.succeeded", "build.failed", "build.cancelled", "build.*")
 POLL_SECONDS = 2.0  # between /status reads when waiting without the log, or redrawing progress
 
 
@@ -218,6 +219,61 @@ def cmd_triggers_create(ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_webhooks_list(ctx: Context) -> int:
+    page = ctx.client.call("GET", "/webhooks", params={"limit": ctx.args.limit})
+    if ctx.out.json_mode:
+        ctx.out.document(page)
+        return EXIT_OK
+    rows = [
+        (w["id"], w["url"], ",".join(w["events"]), w.get("project_id") or "", webhook_state(w))
+        for w in page["webhooks"]
+    ]
+    ctx.out.table(rows, ["ID", "URL", "EVENTS", "PROJECT", "STATE"])
+    return EXIT_OK
+
+
+def webhook_state(webhook: dict[str, Any]) -> str:
+    if webhook["is_active"]:
+        return "failing" if webhook.get("failing_since") else "active"
+    return f"disabled: {webhook.get('disabled_reason') or ''}".strip()
+
+
+def cmd_webhooks_create(ctx: Context) -> int:
+    body: dict[str, Any] = {"url": ctx.args.target_url, "events": ctx.args.event or ["build.*"]}
+    if ctx.args.project:
+        body["project_id"] = resolve_project(ctx, ctx.args.project)
+    webhook = ctx.client.call("POST", "/webhooks", json=body)
+    if ctx.out.json_mode:
+        ctx.out.document(webhook)
+    else:
+        ctx.out.text(f"id: {webhook['id']}")
+        ctx.out.text(f"secret: {webhook['secret']}")
+        ctx.out.note("keep the secret now: it is shown only once (it verifies X-ImageFactory-Signature)")
+    return EXIT_OK
+
+
+def cmd_webhooks_deliveries(ctx: Context) -> int:
+    page = ctx.client.call("GET", f"/webhooks/{ctx.args.webhook_id}/deliveries", params={"limit": ctx.args.limit})
+    if ctx.out.json_mode:
+        ctx.out.document(page)
+        return EXIT_OK
+    rows = [
+        (
+            d["id"],
+            d["event"],
+            d["build_id"],
+            d["status"],
+            d["attempt_count"],
+            d.get("last_status_code") or "",
+            d.get("last_error") or "",
+            d["created_at"],
+        )
+        for d in page["deliveries"]
+    ]
+    ctx.out.table(rows, ["ID", "EVENT", "BUILD", "STATUS", "ATTEMPTS", "HTTP", "ERROR", "CREATED"])
+    return EXIT_OK
+
+
 def parse_build_args(pairs: Sequence[str]) -> dict[str, str]:
     args: dict[str, str] = {}
     for pair in pairs:
@@ -391,6 +447,26 @@ def build_parser() -> Parser:
         "--no-cancel-superseded", action="store_true", help="keep building older pushes of a branch"
     )
     triggers_create.set_defaults(handler=cmd_triggers_create)
+    webhooks = commands.add_parser("webhooks", help="the tenant's webhook subscriptions (build events)")
+    webhook_commands = webhooks.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=Parser)
+    webhooks_list = webhook_commands.add_parser("list", parents=[common], help="list webhook subscriptions")
+    webhooks_list.add_argument("--limit", type=int, default=100)
+    webhooks_list.set_defaults(handler=cmd_webhooks_list)
+    webhooks_create = webhook_commands.add_parser(
+        "create", parents=[common], help="subscribe a URL to build events; prints its id and secret (once)"
+    )
+    webhooks_create.add_argument("target_url", metavar="TARGET_URL", help="http(s) URL the events are POSTed to")
+    webhooks_create.add_argument(
+        "--event", action="append", choices=WEBHOOK_EVENTS, help="an event to send (repeatable; default build.*)"
+    )
+    webhooks_create.add_argument("--project", help="only builds of this project (id or name)")
+    webhooks_create.set_defaults(handler=cmd_webhooks_create)
+    webhooks_deliveries = webhook_commands.add_parser(
+        "deliveries", parents=[common], help="a webhook's delivery log, newest first"
+    )
+    webhooks_deliveries.add_argument("webhook_id", metavar="WEBHOOK_ID")
+    webhooks_deliveries.add_argument("--limit", type=int, default=20)
+    webhooks_deliveries.set_defaults(handler=cmd_webhooks_deliveries)
 
     build = commands.add_parser("build", parents=[common, waiting], help="create and start a build")
     build.add_argument("--project", required=True, help="project id or name")

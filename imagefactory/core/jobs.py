@@ -22,12 +22,24 @@ _lock = threading.Lock()
 _pools: dict[str, ThreadPoolExecutor] = {}
 
 
-def enqueue(task_name: str, *args: Any, queue: str) -> None:
-    """Runs the task `task_name` with `args` on a worker listening on `queue`."""
+def enqueue(task_name: str, *args: Any, queue: str, countdown: float | None = None) -> None:
+    """Runs the task `task_name` with `args` on a worker listening on `queue`, `countdown` seconds from now.
+
+    A delayed job lives in memory until it runs (the worker's, or this process's timer): whoever
+    needs it to survive a restart keeps its own record and a sweep that queues it again.
+    """
     if settings.SERVICES_MODE:
-        current_app.send_task(task_name, args=list(args), queue=queue)
+        current_app.send_task(task_name, args=list(args), queue=queue, countdown=countdown)
+    elif countdown:
+        timer = threading.Timer(countdown, _submit, args=(task_name, args, queue))
+        timer.daemon = True
+        timer.start()
     else:
-        _pool(queue).submit(_run_here, task_name, args)
+        _submit(task_name, args, queue)
+
+
+def _submit(task_name: str, args: tuple[Any, ...], queue: str) -> None:
+    _pool(queue).submit(_run_here, task_name, args)
 
 
 def _run_here(task_name: str, args: tuple[Any, ...]) -> None:

@@ -29,9 +29,10 @@ SCHEMATHESIS = Path(sys.executable).with_name("st")
 # Operations that would end the run's own session: every later request would be a 401.
 SESSION_ENDING_OPERATIONS = ["logoutAll"]
 # Schema-valid requests these operations refuse with 400 because of what the database holds, not
-# because of their shape: an unknown project_id (createBuild), an email of no registered user or an
-# unknown role (addMember, updateMember). No JSON Schema can say which ids or users exist.
-REFERENCES_OTHER_OBJECTS = ["createBuild", "addMember", "updateMember"]
+# because of their shape: an unknown project_id (createBuild, createWebhook, updateWebhook), an email
+# of no registered user or an unknown role (addMember, updateMember). No JSON Schema can say which ids
+# or users exist.
+REFERENCES_OTHER_OBJECTS = ["createBuild", "addMember", "updateMember", "createWebhook", "updateWebhook"]
 # Builds go with their project (DELETE /projects/{id} deletes its builds): a stateful scenario that
 # creates a build and then deletes its project finds the build gone, which schemathesis' "created
 # resource not found" check (stateful phase only, configurable only for the whole run) takes for a

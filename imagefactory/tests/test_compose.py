@@ -118,7 +118,7 @@ def _dockerfile_cmd() -> list[str]:
 
 
 def test_every_command_exists(app_services, settings_variables):
-    checked = set()
+    checked, consumed = set(), set()
     for name, service in app_services.items():
         command = service.get("command") or _dockerfile_cmd()
         if isinstance(command, str):
@@ -130,15 +130,18 @@ def test_every_command_exists(app_services, settings_variables):
             app_module = command[command.index("-A") + 1]
             assert hasattr(importlib.import_module(f"{app_module}.celery"), "app"), f"{name}: {command}"
             assert "-Q" in command, f"{name}: a worker must name its queue"
-            # Compose sets no BUILD_QUEUE: the worker must consume the queue builds are sent to by default.
-            assert command[command.index("-Q") + 1] == settings_variables["BUILD_QUEUE"], f"{name}: {command}"
+            # Compose sets no BUILD_QUEUE/WEBHOOK_QUEUE: workers consume the queues jobs are sent to by default.
+            queues = set(command[command.index("-Q") + 1].split(","))
+            assert queues <= {settings_variables["BUILD_QUEUE"], settings_variables["WEBHOOK_QUEUE"]}, name
+            consumed |= queues
         elif program == "daphne":
             module, attribute = command[-1].split(":")
             assert hasattr(importlib.import_module(module), attribute), f"{name}: {command}"
         else:
             pytest.fail(f"{name}: unexpected command {command}")
         checked.add(program)
-    assert checked == {"python", "celery", "daphne"}  # migrate, worker, web (the Dockerfile's CMD)
+    assert checked == {"python", "celery", "daphne"}  # migrate, workers, web (the Dockerfile's CMD)
+    assert consumed == {settings_variables["BUILD_QUEUE"], settings_variables["WEBHOOK_QUEUE"]}
 
 
 def test_the_published_api_port_is_the_one_daphne_listens_on(services):

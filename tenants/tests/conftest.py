@@ -28,6 +28,7 @@ def make_role(db):
 def tenant_objects(tenant, owner, make_project, make_build):
     """Real objects of `tenant`, by URL keyword, so detail endpoints find something."""
     from tenants.models import Membership
+    from tenants.tests.endpoints import webhook_objects
     from triggers.services import create_trigger
 
     project = make_project(tenant, name="rule-app")
@@ -37,4 +38,5 @@ def tenant_objects(tenant, owner, make_project, make_build):
         "trigger_id": create_trigger(project=project, kind="github")[0].pk,
         "build_id": build.pk,
         "member_id": Membership.objects.get(user=owner, tenant=tenant).pk,
+        **webhook_objects(tenant, owner, build),
     }

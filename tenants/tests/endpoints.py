@@ -92,6 +92,17 @@ def endpoint_params(endpoints=None):
     return [pytest.param(endpoint, id=endpoint.id) for endpoint in (endpoints or ENDPOINTS)]
 
 
+def webhook_objects(tenant, user, build) -> dict:
+    """A webhook subscription of `tenant` and one delivery of it (about `build`)."""
+    from webhooks import services
+
+    subscription = services.create_subscription(
+        tenant=tenant, user=user, url="https://ci.example.com/hook", events=["build.*"]
+    )
+    (delivery,) = services.record_event(build_id=build.pk, event="build.failed")
+    return {"webhook_id": subscription.pk, "delivery_id": delivery.pk}
+
+
 # --- bearer tokens that must all be refused ------------------------------------------------
 
 

@@ -14,8 +14,10 @@ from tenants.tests.endpoints import (
     HANDLER_METHODS,
     api_routes,
     endpoint_params,
+    webhook_objects,
 )
 from testing import assert_envelope, stable_bytes
+from webhooks.models import Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -196,15 +198,24 @@ def foreign_objects(make_tenant, make_user, make_project, make_build):
     foreign_owner = make_user()
     foreign = make_tenant(members={foreign_owner: "owner"})
     project = make_project(foreign, name="foreign-app")
+    build = make_build(project, status="failed")
     return {
         "project_id": project.pk,
         "trigger_id": create_trigger(project=project, kind="github")[0].pk,
-        "build_id": make_build(project, status="failed").pk,
+        "build_id": build.pk,
         "member_id": Membership.objects.get(user=foreign_owner, tenant=foreign).pk,
+        **webhook_objects(foreign, foreign_owner, build),
     }
 
 
-MISSING_IDS = {"project_id": uuid.uuid4(), "trigger_id": uuid.uuid4(), "build_id": uuid.uuid4(), "member_id": 2**31 - 7}
+MISSING_IDS = {
+    "project_id": uuid.uuid4(),
+    "trigger_id": uuid.uuid4(),
+    "build_id": uuid.uuid4(),
+    "member_id": 2**31 - 7,
+    "webhook_id": uuid.uuid4(),
+    "delivery_id": uuid.uuid4(),
+}
 
 
 @pytest.mark.parametrize("endpoint", endpoint_params(DETAIL))
@@ -226,3 +237,4 @@ def test_foreign_objects_are_untouched_by_the_404_writes(owner_api, foreign_obje
     assert Project.objects.filter(pk=foreign_objects["project_id"]).exists()
     assert Build.objects.filter(pk=foreign_objects["build_id"]).exists()
     assert Membership.objects.filter(pk=foreign_objects["member_id"]).exists()
+    assert Subscription.objects.filter(pk=foreign_objects["webhook_id"]).exists()
