@@ -6,6 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from builds.logs import store
+from builds.logs.messages import system_entry
 from builds.logs.sink import MASK, LogSink
 from builds.models import BuildLogLine
 
@@ -108,3 +110,32 @@ def test_background_thread_flushes_without_close(build, make_sink):
 
     wait_until(lambda: BuildLogLine.objects.filter(build=build).exists(), timeout=10, what="the timer flush")
     assert stored(build)[0].message == "flushed by the timer"
+
+
+def test_a_sink_run_again_never_reuses_a_seq_the_first_one_published(build, make_sink):
+    """A worker died after publishing lines it had not stored: the next sink (a re-run) and the
+    janitor's last line number theirs after every seq the dead sink could have published."""
+    dead = LogSink(build.pk, flush_seconds=3600)
+    for n in range(5):
+        dead.emit(f"published, never stored {n}")  # the worker dies here: no flush, no close
+    published = dead._next_seq - 1
+
+    again = make_sink()
+    again.emit("the re-run's first line")
+    again.close()
+    store.append_lines(build.pk, [system_entry("worker lost")])
+
+    lines = stored(build)
+    assert [line.message for line in lines] == ["the re-run's first line", "worker lost"]
+    assert lines[0].seq > published and lines[1].seq > lines[0].seq
+    dead._closing = True  # let its threads end without storing anything
+
+
+def test_a_closed_sink_gives_back_the_seqs_it_did_not_use(build, make_sink):
+    sink = make_sink()
+    for n in range(3):
+        sink.emit(f"line {n}")
+    sink.close()
+    store.append_lines(build.pk, [system_entry("after")])
+
+    assert [line.seq for line in stored(build)] == [1, 2, 3, 4]
