@@ -8,9 +8,10 @@ from testing.assertions import access_token_for, assert_envelope, stable_bytes
 from testing.git import BUSYBOX, BUSYBOX_DOCKERFILE, GIT_ENV, GitRepo, run_step
 from testing.processes import kill_processes_matching, processes_matching
 from testing.proxy import TcpProxy
+from testing.redis import RedisServer
 from testing.registry import Registry
 from testing.stack import FAST_ENGINE_ENV, ROOT, Stack, StackClient, database_url_for_subprocess
-from testing.tools import POSTGRES_ONLY, MissingTool, need, need_postgres
+from testing.tools import POSTGRES_ONLY, SERVICES_ONLY, MissingTool, need, need_postgres, need_services
 from testing.util import free_port, unique_token, wait_until
 
 __all__ = [
@@ -19,9 +20,11 @@ __all__ = [
     "FAST_ENGINE_ENV",
     "GIT_ENV",
     "POSTGRES_ONLY",
+    "SERVICES_ONLY",
     "ROOT",
     "GitRepo",
     "MissingTool",
+    "RedisServer",
     "Registry",
     "Stack",
     "StackClient",
@@ -33,6 +36,7 @@ __all__ = [
     "kill_processes_matching",
     "need",
     "need_postgres",
+    "need_services",
     "processes_matching",
     "run_step",
     "stable_bytes",

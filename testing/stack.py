@@ -48,7 +48,7 @@ class Stack:
     `celery -A imagefactory worker -Q builds` process, all sharing PostgreSQL and Redis.
     """
 
-    def __init__(self, workdir: Path, *, extra_env: dict[str, str] | None = None):
+    def __init__(self, workdir: Path, *, extra_env: dict[str, str] | None = None, redis_url: str | None = None):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.services = settings.SERVICES_MODE
@@ -68,7 +68,7 @@ class Stack:
             **(extra_env or {}),
         }
         if self.services:
-            self.env["REDIS_URL"] = settings.REDIS_URL
+            self.env["REDIS_URL"] = redis_url or settings.REDIS_URL
         else:
             self.env.pop("REDIS_URL", None)
         self.port = free_port()

@@ -200,11 +200,12 @@ class BuildLogStreamConsumer(StreamWatch, AsyncWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         except Exception:
-            if self.closed or self.build_id is None:
+            if self.build_id is None and not self.closed:
                 raise
             logger.warning("log stream of build %s: the channel layer failed", self.build_id, exc_info=True)
             try:
-                await self._unavailable()
+                if not self.closed:
+                    await self._unavailable()
             finally:
                 await self.disconnect(CLOSE_TRY_AGAIN_LATER)
 
