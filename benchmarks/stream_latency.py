@@ -52,12 +52,20 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def listen(url: str, headers: dict[str, str], connected: list, first_line: list[float]) -> tuple[list, list]:
+async def listen(
+    url: str, headers: dict[str, str], connected: list, first_line: list[float], handshakes: asyncio.Semaphore
+) -> tuple[list, list]:
     """(latencies in seconds, seqs) of every log line this client receives, until the end message."""
     from websockets.asyncio.client import connect
 
     latencies, seqs = [], []
-    async with connect(url, additional_headers=headers, open_timeout=120, max_queue=None) as ws:
+    await handshakes.acquire()  # a few at a time: a hundred at once overrun daphne's handshake timeout
+    try:
+        opening = connect(url, additional_headers=headers, open_timeout=120, max_queue=None)
+        ws = await opening
+    finally:
+        handshakes.release()
+    async with ws:
         connected.append(ws)
         async for raw in ws:
             received = time.time()
@@ -78,7 +86,8 @@ async def stream_run(stack, client, build_id: str, clients: int) -> dict:
     headers = {"Authorization": f"Bearer {client.token}", "X-Tenant-ID": client.tenant_id}
     connected: list = []
     first_line: list[float] = []
-    tasks = [asyncio.create_task(listen(url, headers, connected, first_line)) for _ in range(clients)]
+    handshakes = asyncio.Semaphore(4)
+    tasks = [asyncio.create_task(listen(url, headers, connected, first_line, handshakes)) for _ in range(clients)]
     while len(connected) < clients:
         await asyncio.sleep(0.05)
         for task in tasks:
@@ -124,6 +133,9 @@ async def floor_run(redis_url: str, clients: int, lines: int, burst: int, pause:
     tasks = [asyncio.create_task(subscriber()) for _ in range(clients)]
     while ready < clients:
         await asyncio.sleep(0.01)
+        for task in tasks:
+            if task.done():
+                task.result()  # a subscriber that failed to connect raises here
     publisher = redis.Redis.from_url(redis_url)
     padding = "x" * 200  # about a LogMessage's size
     for _ in range(max(1, lines // burst)):
