@@ -23,6 +23,9 @@ Refusals (the documented choice)
           lines so far, a build deleted while the client is connected ("Build was deleted")
     4429  the user's request rate limit (handshakes count like requests), or already
           STREAM_MAX_CONNECTIONS_PER_USER open streams
+    1013  ``SERVICE_UNAVAILABLE``: the channel layer (Redis) is unreachable, at the handshake
+          or later while streaming; reconnect with ``?since=`` a moment later (4503 under a
+          server that cannot send 1013)
     ====  ============================================================================
 
     Why not reject the handshake with HTTP 403: browsers hide a rejected handshake's status, so
