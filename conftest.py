@@ -2,7 +2,8 @@
 
 IMAGEFACTORY_REQUIRE_SERVICES=1 (set by .ci/run) turns every skipped test into a failure, so a
 missing service, binary or tool can never pass CI as a quiet skip. =embedded (CI's embedded run)
-does the same except for the PostgreSQL-only tests, which cannot run on SQLite by design.
+does the same except for the PostgreSQL-only and services-only tests (SQLite; no Redis), which
+cannot run there by design.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 import imagefactory.celery  # noqa: F401 — in-process dispatch (services mode) uses this app
-from testing import POSTGRES_ONLY, GitRepo, Registry, Stack, StackClient, access_token_for, need
+from testing import POSTGRES_ONLY, SERVICES_ONLY, GitRepo, Registry, Stack, StackClient, access_token_for, need
 
 REQUIRE_SERVICES = os.environ.get("IMAGEFACTORY_REQUIRE_SERVICES", "")
 
@@ -28,7 +29,7 @@ def pytest_runtest_makereport(item, call):
     if not REQUIRE_SERVICES or not report.skipped or hasattr(report, "wasxfail"):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-    if REQUIRE_SERVICES == "embedded" and POSTGRES_ONLY in reason:
+    if REQUIRE_SERVICES == "embedded" and (POSTGRES_ONLY in reason or SERVICES_ONLY in reason):
         return
     report.outcome = "failed"
     report.longrepr = f"skipped under IMAGEFACTORY_REQUIRE_SERVICES={REQUIRE_SERVICES}, which forbids it: {reason}"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IMAGEFACTORY_VAR_DIR", BASE_DIR / "var"))
@@ -165,7 +166,15 @@ if SERVICES_MODE:
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis's
                 # 5 s BZPOPMIN: an idle consumer (a queued build's stream) then died with TimeoutError.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": env_int("CHANNEL_REDIS_SOCKET_TIMEOUT", 30)}],
+                # retry_on_error: after a Redis restart every pooled connection is dead; without a
+                # retry each one failed its next command once (a stream refused for nothing).
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": env_int("CHANNEL_REDIS_SOCKET_TIMEOUT", 30),
+                        "retry_on_error": [ConnectionError, RedisConnectionError],
+                    }
+                ],
                 "capacity": env_int("CHANNEL_CAPACITY", 2000),
                 "prefix": os.environ.get("CHANNEL_PREFIX", "imagefactory"),
             },

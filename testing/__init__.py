@@ -10,9 +10,10 @@ from testing.metrics import Scrape
 from testing.processes import kill_processes_matching, processes_matching
 from testing.proxy import TcpProxy
 from testing.receiver import Received, TcpListener, WebhookReceiver
+from testing.redis import RedisServer
 from testing.registry import Registry
 from testing.stack import FAST_ENGINE_ENV, ROOT, Stack, StackClient, database_url_for_subprocess
-from testing.tools import POSTGRES_ONLY, MissingTool, need, need_postgres
+from testing.tools import POSTGRES_ONLY, SERVICES_ONLY, MissingTool, need, need_postgres, need_services
 from testing.util import free_port, unique_token, wait_until
 
 __all__ = [
@@ -21,10 +22,12 @@ __all__ = [
     "FAST_ENGINE_ENV",
     "GIT_ENV",
     "POSTGRES_ONLY",
+    "SERVICES_ONLY",
     "ROOT",
     "GitRepo",
     "MissingTool",
     "Received",
+    "RedisServer",
     "Registry",
     "Scrape",
     "Stack",
@@ -39,6 +42,7 @@ __all__ = [
     "kill_processes_matching",
     "need",
     "need_postgres",
+    "need_services",
     "processes_matching",
     "run_step",
     "stable_bytes",

@@ -49,7 +49,7 @@ class Stack:
     PostgreSQL and Redis.
     """
 
-    def __init__(self, workdir: Path, *, extra_env: dict[str, str] | None = None):
+    def __init__(self, workdir: Path, *, extra_env: dict[str, str] | None = None, redis_url: str | None = None):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.services = settings.SERVICES_MODE
@@ -69,7 +69,7 @@ class Stack:
             **(extra_env or {}),
         }
         if self.services:
-            self.env["REDIS_URL"] = settings.REDIS_URL
+            self.env["REDIS_URL"] = redis_url or settings.REDIS_URL
         else:
             self.env.pop("REDIS_URL", None)
         self.port = free_port()

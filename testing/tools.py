@@ -27,3 +27,11 @@ POSTGRES_ONLY = "needs PostgreSQL (row locks and real concurrency); SQLite seria
 def need_postgres() -> None:
     """Skip on SQLite; allowed in CI's embedded run, a failure in its services run."""
     need(not settings.USES_SQLITE, POSTGRES_ONLY)
+
+
+SERVICES_ONLY = "needs services mode (Redis channel layer, Celery worker); embedded mode has no Redis"
+
+
+def need_services() -> None:
+    """Skip in embedded mode; allowed in CI's embedded run, a failure in its services run."""
+    need(settings.SERVICES_MODE, SERVICES_ONLY)

@@ -39,17 +39,17 @@ def line_message(line: BuildLogLine) -> dict[str, Any]:
 
 
 def numbered_message(build_id: Any, seq: int, entry: Entry) -> dict[str, Any]:
-    """The same LogMessage for a line numbered `seq` before it is stored."""
-    return line_message(
-        BuildLogLine(
-            build_id=build_id,
-            seq=seq,
-            timestamp=entry["timestamp"],
-            level=entry["level"],
-            message=entry["message"],
-            metadata=entry["metadata"],
-        )
-    )
+    """The same LogMessage for a line numbered `seq` before it is stored (no model instance: this
+    runs for every line on the live path)."""
+    metadata = {str(k): str(v) for k, v in entry["metadata"].items()}
+    metadata["seq"] = str(seq)
+    return {
+        "build_id": str(build_id),
+        "timestamp": iso_z(entry["timestamp"]),
+        "level": entry["level"],
+        "message": entry["message"],
+        "metadata": metadata,
+    }
 
 
 def system_entry(message: str, *, level: str = LogLevel.INFO, step: str = "system") -> Entry:

@@ -1,8 +1,11 @@
 """A running build's log: numbered, masked, published at once, stored in batches, capped in size.
 
-The sink is the build's only writer while it runs, so it numbers the lines itself. Each line is
-published to the stream clients right away (a publisher thread, so a slow channel layer never
-delays reading the build's output) and stored in batches by a flusher thread.
+The sink is the build's only writer while it runs, so it numbers the lines itself, from blocks of
+SEQ_BLOCK seqs it reserves in the database (builds.logs.store.reserve_seqs) before it publishes any
+line of a block: a sink run again after its worker died, or the janitor's last line, never reuses
+a seq an earlier sink published. Each line is published to the stream clients right away (a
+publisher thread, so a slow channel layer never delays reading the build's output) and stored in
+batches by a flusher thread.
 
 Bounds, so that no build can take the worker's memory or the database with it:
 - A tool's line is at most BUILD_LOG_MAX_LINE_BYTES (the executor drops the rest while reading).
@@ -13,14 +16,17 @@ Bounds, so that no build can take the worker's memory or the database with it:
   prints faster waits (`emit` blocks, so the executor stops reading its output and the build
   process blocks on its next write).
 
-A worker that dies loses at most what it had not stored yet: up to `buffer_lines` lines, usually
-the last BUILD_LOG_FLUSH_SECONDS.
+A worker that dies loses at most what it had not stored yet: lines already published but not
+stored are gone from the log (stream clients that saw them live keep them; the cursor skips the gap
+for everyone else). The bound: the lines queued for the flusher plus the batch it is writing, at
+most 2 x `buffer_lines`, in practice the last BUILD_LOG_FLUSH_SECONDS of output.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +44,7 @@ logger = logging.getLogger(__name__)
 MASK = "****"
 FLUSH_BATCH = 500
 BUFFER_LINES = 5000
+SEQ_BLOCK = 1000  # seqs reserved per database round trip
 SECRET_PREFIX_MIN = 8  # a line cut in the middle of a secret must not show its first characters either
 Line = tuple[int, Entry]
 
@@ -61,7 +68,7 @@ class LogSink:
         self.max_bytes = max_bytes or settings.BUILD_LOG_MAX_BYTES
         self.flush_seconds = flush_seconds if flush_seconds is not None else settings.BUILD_LOG_FLUSH_SECONDS
         self.buffer_lines = buffer_lines
-        self._next_seq = store.next_seq(build_id)
+        self._next_seq, self._reserved_up_to = store.reserve_seqs(build_id, SEQ_BLOCK)
         self._lock = threading.Condition()
         self._flush_lock = threading.Lock()
         self._closing = False
@@ -106,12 +113,25 @@ class LogSink:
                 len(self._to_publish) >= self.buffer_lines or len(self._to_store) >= self.buffer_lines
             ):
                 self._lock.wait(1.0)  # back-pressure: the build waits for the publisher and the flusher
-            seq, self._next_seq = self._next_seq, self._next_seq + 1
+            seq = self._take_seq()
             self._to_publish.append((seq, entry))
             capped_now = self._keep(seq, entry)
             self._lock.notify_all()
         if capped_now:
             self._drop_the_middle()
+
+    def _take_seq(self) -> int:
+        """The next line's seq (under _lock), from the reserved block or a new one."""
+        if self._next_seq > self._reserved_up_to:
+            try:
+                self._next_seq, self._reserved_up_to = store.reserve_seqs(self.build_id, SEQ_BLOCK)
+            except Exception:
+                # The database is away: go on numbering (a line is better than none); only a re-run
+                # of this build's sink during this very outage could reuse these seqs.
+                logger.exception("could not reserve log seqs for build %s", self.build_id)
+                self._reserved_up_to = self._next_seq + SEQ_BLOCK - 1
+        seq, self._next_seq = self._next_seq, self._next_seq + 1
+        return seq
 
     def _mask_cut_secret(self, text: str) -> str:
         """A line cut inside a secret ends with the secret's first characters: mask those too."""
@@ -188,8 +208,7 @@ class LogSink:
     def _flush_forever(self) -> None:
         while True:
             with self._lock:
-                if not self._closing and len(self._to_store) < FLUSH_BATCH:
-                    self._lock.wait(self.flush_seconds)
+                self._wait_for_a_batch()
                 if self._closing:
                     return
             try:
@@ -198,6 +217,21 @@ class LogSink:
                 logger.exception("log flush failed for build %s", self.build_id)
             finally:
                 close_old_connections()
+
+    def _wait_for_a_batch(self) -> None:
+        """Until FLUSH_BATCH lines wait, or the oldest has waited flush_seconds (under _lock). Every
+        emit wakes this thread: storing on each wake would cost a transaction per line or two."""
+        deadline: float | None = None
+        while not self._closing and len(self._to_store) < FLUSH_BATCH:
+            if not self._to_store:
+                deadline = None
+                self._lock.wait()
+                continue
+            now = time.monotonic()
+            deadline = deadline if deadline is not None else now + self.flush_seconds
+            if now >= deadline:
+                return
+            self._lock.wait(deadline - now)
 
     def flush(self, *, tail: bool = False) -> None:
         """Stores the queued lines now (the flusher does it every BUILD_LOG_FLUSH_SECONDS); with
@@ -217,7 +251,7 @@ class LogSink:
             "metadata": {k: self.mask(str(v)) for k, v in (metadata or {}).items()},
         }
         with self._lock:
-            seq, self._next_seq = self._next_seq, self._next_seq + 1
+            seq = self._take_seq()
         try:
             store.write_lines(self.build_id, [(seq, entry)])
         except Exception:
@@ -259,6 +293,10 @@ class LogSink:
         with self._flush_lock:
             self._store_pending()
             self._store_tail()
+        try:
+            store.give_back_seqs(self.build_id, reserved_up_to=self._reserved_up_to, used_up_to=self._next_seq - 1)
+        except Exception:
+            logger.warning("could not give back the unused log seqs of build %s", self.build_id, exc_info=True)
         if status is not None:
             store.close_log(self.build_id, status)
         self._closed = True

@@ -1,7 +1,9 @@
 """Storing a build's log: seq numbers allocated in the database, batched inserts, and the end.
 
-Lines are published after they commit, so any line a stream client sees live is already
-readable from the database: replay-then-live has no gap.
+Lines appended here (the janitor, a cancel) are published after they commit. A running build's
+sink (builds/logs/sink.py) reserves its seqs here, publishes its lines first and stores them
+right after; a stream client that sees a line live before the store has it reads it back later
+(builds/stream/cursor.py).
 """
 
 from __future__ import annotations
@@ -72,9 +74,20 @@ def write_lines(build_id: Any, lines: Sequence[tuple[int, Entry]]) -> None:
     metrics.BUILD_LOG_LINES.inc(len(lines))
 
 
-def next_seq(build_id: Any) -> int:
-    """The seq the build's next line gets (a sink reads it once, then numbers lines itself)."""
-    return (Build.objects.filter(pk=build_id).values_list("log_line_count", flat=True).first() or 0) + 1
+def reserve_seqs(build_id: Any, count: int) -> tuple[int, int]:
+    """Reserves the build's next `count` seqs for a sink, committed before it publishes any of them:
+    (first, last). log_line_count is the highest seq handed out (stored or not), so no other writer
+    (the janitor, a cancel, the sink of a re-run after a worker died) ever numbers a line the same."""
+    with transaction.atomic():
+        Build.objects.filter(pk=build_id).update(log_line_count=F("log_line_count") + count)
+        last = Build.objects.filter(pk=build_id).values_list("log_line_count", flat=True).first() or count
+    return last - count + 1, last
+
+
+def give_back_seqs(build_id: Any, *, reserved_up_to: int, used_up_to: int) -> None:
+    """A closing sink returns the unused end of its last reservation, unless someone reserved after it."""
+    if used_up_to < reserved_up_to:
+        Build.objects.filter(pk=build_id, log_line_count=reserved_up_to).update(log_line_count=used_up_to)
 
 
 def close_log(build_id: Any, status: str, last_entries: Sequence[Entry] = ()) -> None:

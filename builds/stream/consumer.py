@@ -23,6 +23,9 @@ Refusals (the documented choice)
           lines so far, a build deleted while the client is connected ("Build was deleted")
     4429  the user's request rate limit (handshakes count like requests), or already
           STREAM_MAX_CONNECTIONS_PER_USER open streams
+    1013  ``SERVICE_UNAVAILABLE``: the channel layer (Redis) is unreachable, at the handshake
+          or later while streaming; reconnect with ``?since=`` a moment later (4503 under a
+          server that cannot send 1013)
     ====  ============================================================================
 
     Why not reject the handshake with HTTP 403: browsers hide a rejected handshake's status, so
@@ -83,7 +86,6 @@ import json
 import logging
 import re
 import time
-from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -91,20 +93,18 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils import timezone
 
 from builds import selectors
 from builds.logs import publish
 from builds.logs.messages import line_message
-from builds.models import Build
-from builds.states import TERMINAL_STATES, worker_writes_the_end
 from builds.stream import access as stream_access
 from builds.stream.cursor import End, ReadStore, Send, StreamCursor, Wait, seq_of
 from builds.stream.transport import CLOSE_TRY_AGAIN_LATER, DaphneSendBuffer
+from builds.stream.watch import StreamWatch
 from imagefactory.core import metrics
 from imagefactory.core.channels import ACCESS_CHANGED_EVENT, access_group, register_server_loop
 from imagefactory.core.context import choose_trace_id, trace_id_var
-from imagefactory.core.errors import ApiError, Forbidden, InvalidRequest, NotFound, envelope
+from imagefactory.core.errors import ApiError, InvalidRequest, ServiceUnavailable, envelope
 from imagefactory.core.timestamps import iso_z
 from imagefactory.core.tokens import bearer_token
 
@@ -112,8 +112,8 @@ logger = logging.getLogger(__name__)
 
 REPLAY_CHUNK = 500
 CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 404: 4404, 429: 4429}
-CLOSE_ACCESS_ENDED = 4403
 CLOSE_NORMAL = 1000
+CLOSE_UNAVAILABLE = 4503  # where 1013 cannot be sent (a server other than daphne)
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
 # Channel-layer events touch no database: skip Channels' per-message close_old_connections hop.
 _LAYER_EVENTS = {
@@ -131,7 +131,7 @@ def parse_since(raw: str | None) -> int:
     return int(raw)
 
 
-class BuildLogStreamConsumer(AsyncWebsocketConsumer):
+class BuildLogStreamConsumer(StreamWatch, AsyncWebsocketConsumer):
     build_id: Any = None
     group: str | None = None
     user_id: int | None = None  # the accepted client's user
@@ -180,18 +180,52 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         self.finished_event = asyncio.Event()  # the worker's end event (see _settle)
         self.wake = asyncio.Event()
         self.socket = DaphneSendBuffer(self.base_send)
-        self.group = publish.group_name(build.pk)
         # Subscribe first, then read the database: a line committed meanwhile is in the read or
         # arrives live, and the cursor drops the second copy.
-        await self.channel_layer.group_add(self.group, self.channel_name)
         self.access_changed_event = asyncio.Event()
-        await self.channel_layer.group_add(access_group(user_id), self.channel_name)
+        try:
+            await self.channel_layer.group_add(publish.group_name(build.pk), self.channel_name)
+            self.group = publish.group_name(build.pk)
+            await self.channel_layer.group_add(access_group(user_id), self.channel_name)
+        except Exception:
+            logger.warning("log stream of build %s refused: the channel layer is unreachable", build.pk, exc_info=True)
+            await self.accept()
+            await self._unavailable()
+            return
         await self.accept()
         self.socket.bound_kernel_buffer(settings.STREAM_SOCKET_SNDBUF_BYTES)
         self.wake.set()
         self.pump = asyncio.create_task(self._pump())
         self.poller = asyncio.create_task(self._poll_status())
         self.access_watch = asyncio.create_task(self._watch_access())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' dispatch loop, which ends with an exception when the channel layer's connection
+        fails (Redis restarted): the client then gets a readable refusal, not a bare 1011."""
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            if self.build_id is None and not self.closed:
+                raise
+            logger.warning("log stream of build %s: the channel layer failed", self.build_id, exc_info=True)
+            try:
+                if not self.closed:
+                    await self._unavailable()
+            finally:
+                await self.disconnect(CLOSE_TRY_AGAIN_LATER)
+
+    async def _unavailable(self) -> None:
+        """One error envelope (SERVICE_UNAVAILABLE), then close 1013: reconnect with ?since= a bit later."""
+        self.closed = True
+        error = ServiceUnavailable(
+            "Live log streaming is unavailable for a moment; reconnect with ?since=<seq of the last line>",
+            details={"since": str(getattr(self, "sent_seq", 0))},
+        )
+        body = envelope(error.status_code, error.message, code=error.code, details=error.details)
+        await self.send(text_data=json.dumps(body))
+        socket = DaphneSendBuffer(self.base_send)
+        if not socket.close_try_again_later(settings.STREAM_CLOSE_GRACE_SECONDS):
+            await self.close(code=CLOSE_UNAVAILABLE)
 
     async def _close_with_error(self, error: ApiError, *, code: int | None = None) -> None:
         """One error-envelope frame, then the error's application close code."""
@@ -206,15 +240,20 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         for task in (self.pump, self.poller, self.access_watch):
             if task is not None and task is not current:
                 task.cancel()
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        if self.user_id is not None:
-            user_id, self.user_id = self.user_id, None
+        group, self.group = self.group, None
+        user_id, self.user_id = self.user_id, None
+        counted, self.counted = self.counted, False
+        if user_id is not None:
             metrics.STREAM_CLIENTS.dec()
-            await self.channel_layer.group_discard(access_group(user_id), self.channel_name)
-            if self.counted:
-                self.counted = False
-                await sync_to_async(stream_access.release)(user_id)
+        try:
+            if group:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            if user_id is not None:
+                await self.channel_layer.group_discard(access_group(user_id), self.channel_name)
+        except Exception:  # the channel layer may be why we are leaving; its groups expire on their own
+            logger.warning("log stream of build %s could not leave its groups", self.build_id, exc_info=True)
+        if user_id is not None and counted:
+            await sync_to_async(stream_access.release)(user_id)
 
     # --- channel-layer events (never block: the publisher and other clients must not wait) -----
     async def log_lines(self, message: dict[str, Any]) -> None:
@@ -306,79 +345,6 @@ class BuildLogStreamConsumer(AsyncWebsocketConsumer):
         ]
 
     # --- the end -------------------------------------------------------------------------------
-    @database_sync_to_async
-    def _build_state(self) -> dict[str, Any] | None:
-        return Build.objects.filter(pk=self.build_id).values("status", "slot_acquired_at", "completed_at").first()
-
-    async def _poll_status(self) -> None:
-        """Ends the stream of a build that is (or becomes) terminal even if its end event was lost.
-
-        A failing read (database restarting, connection dropped) is logged and retried at the next
-        poll: if the poller died, a client whose end event was lost would wait forever.
-        """
-        try:
-            while not self.closed and self.cursor.finished is None:
-                try:
-                    state = await self._build_state()
-                except Exception:
-                    logger.exception("log stream of build %s: reading its status failed, polling on", self.build_id)
-                else:
-                    if state is None:  # deleted (a queued or finished build can be): nothing more will come
-                        if not self.closed:
-                            await self._close_with_error(NotFound("Build was deleted"))
-                        return
-                    if state["status"] in TERMINAL_STATES:
-                        await self._settle(state)
-                        self._finish(state["status"])
-                        return
-                await asyncio.sleep(settings.STREAM_STATUS_POLL_SECONDS)
-        except asyncio.CancelledError:
-            pass
-
-    async def _settle(self, state: dict[str, Any]) -> None:
-        """A build cancelled while a worker held it gets its last lines from that worker a moment
-        later; wait for the worker's end event (or the grace period) before ending the stream."""
-        if not worker_writes_the_end(state["status"], state["slot_acquired_at"]):
-            return
-        completed = state["completed_at"] or timezone.now()
-        remaining = (completed + timedelta(seconds=settings.STREAM_END_GRACE_SECONDS) - timezone.now()).total_seconds()
-        if remaining > 0:
-            try:
-                await asyncio.wait_for(self.finished_event.wait(), remaining)
-            except TimeoutError:
-                pass
-
-    # --- access over time --------------------------------------------------------------------
-    async def _watch_access(self) -> None:
-        """Closes the stream (4403, one envelope) once its client may no longer read the build."""
-        try:
-            while not self.closed:
-                try:
-                    await asyncio.wait_for(self.access_changed_event.wait(), settings.STREAM_ACCESS_CHECK_SECONDS)
-                except TimeoutError:
-                    pass
-                self.access_changed_event.clear()
-                if self.closed:
-                    return
-                try:
-                    await database_sync_to_async(stream_access.authorize)(*self.credentials)
-                    if self.counted:
-                        await sync_to_async(stream_access.keep_place)(self.user_id)
-                except NotFound:
-                    return  # the build was deleted: the status poller ends the stream with 4404
-                except ApiError as refusal:
-                    logger.info("closing the log stream of build %s: %s", self.build_id, refusal.message)
-                    if not self.closed:
-                        await self._close_with_error(
-                            Forbidden(f"Access ended: {refusal.message}", details=refusal.details),
-                            code=CLOSE_ACCESS_ENDED,
-                        )
-                    return
-                except Exception:
-                    logger.exception("log stream of build %s: checking access failed, checking again", self.build_id)
-        except asyncio.CancelledError:
-            pass
-
     def _control(self, message: str, *, level: str, **metadata: str) -> dict[str, Any]:
         return {
             "build_id": str(self.build_id),

@@ -103,14 +103,17 @@ class StreamCursor:
             self._from_store = fresh
             self.newest = max(self.newest, seq_of(fresh[-1]))
         elif complete and self.newest > self.last_sent and self.last_sent + 1 not in self._live:
-            self._store_lacks_the_gap(now)
+            after_the_end = self.finished is not None and token == self._store_reasons
+            self._store_lacks_the_gap(now, read_after_the_end=after_the_end)
         if complete and token == self._store_reasons:
             self._store_wanted = False  # caught up with the store; live lines take over
 
-    def _store_lacks_the_gap(self, now: float) -> None:
+    def _store_lacks_the_gap(self, now: float, *, read_after_the_end: bool) -> None:
+        """`read_after_the_end`: the read started after the end arrived, so it saw every stored line
+        (a read started before may predate lines stored just before the end)."""
         if self._gap_since is None:
             self._gap_since = now
-        if self.finished is None and now - self._gap_since < self.gap_grace_seconds:
+        if not read_after_the_end and now - self._gap_since < self.gap_grace_seconds:
             self._retry_at = now + self.retry_seconds  # not stored yet: look again soon
             return
         # Never coming: go on with the next line that is here, or wait for new ones.

@@ -6,6 +6,8 @@ import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
+from builds.logs import store
+from builds.logs.messages import system_entry
 from builds.logs.sink import MASK, LogSink
 from builds.models import BuildLogLine
 
@@ -135,3 +137,32 @@ def test_last_line_and_close_can_be_done_again_after_a_database_outage(build, ma
     assert [line.message for line in lines] == ["building", "Build succeeded"]
     assert [line.seq for line in lines] == [1, 2]  # the failed try took no number
     assert sink._closed
+
+
+def test_a_sink_run_again_never_reuses_a_seq_the_first_one_published(build, make_sink):
+    """A worker died after publishing lines it had not stored: the next sink (a re-run) and the
+    janitor's last line number theirs after every seq the dead sink could have published."""
+    dead = LogSink(build.pk, flush_seconds=3600)
+    for n in range(5):
+        dead.emit(f"published, never stored {n}")  # the worker dies here: no flush, no close
+    published = dead._next_seq - 1
+
+    again = make_sink()
+    again.emit("the re-run's first line")
+    again.close()
+    store.append_lines(build.pk, [system_entry("worker lost")])
+
+    lines = stored(build)
+    assert [line.message for line in lines] == ["the re-run's first line", "worker lost"]
+    assert lines[0].seq > published and lines[1].seq > lines[0].seq
+    dead._closing = True  # let its threads end without storing anything
+
+
+def test_a_closed_sink_gives_back_the_seqs_it_did_not_use(build, make_sink):
+    sink = make_sink()
+    for n in range(3):
+        sink.emit(f"line {n}")
+    sink.close()
+    store.append_lines(build.pk, [system_entry("after")])
+
+    assert [line.seq for line in stored(build)] == [1, 2, 3, 4]

@@ -7,6 +7,7 @@ database, a seq gap in the live feed, the end event overtaking lines, a client t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from datetime import timedelta
 from types import SimpleNamespace
@@ -311,7 +312,7 @@ def test_a_failing_status_read_does_not_stop_the_poller(stream, settings, caplog
     """The end event is lost and the first status read fails: the next reads still end the stream."""
     settings.STREAM_STATUS_POLL_SECONDS = 0.05
     store(stream.build, 1, 2)
-    read_status, reads = BuildLogStreamConsumer.__dict__["_build_state"], []
+    read_status, reads = inspect.getattr_static(BuildLogStreamConsumer, "_build_state"), []
 
     async def flaky_read(consumer):
         reads.append(consumer.build_id)

@@ -187,6 +187,25 @@ def test_at_the_end_a_gap_the_store_lacks_is_skipped_at_once():
     assert cursor.next_step(NOW) == End("success")
 
 
+def test_a_read_started_before_the_end_does_not_skip_the_gap():
+    """The read raced the sink's last store: it found nothing, and the end arrived meanwhile. Only a
+    read started after the end may conclude the gap is never coming."""
+    cursor = StreamCursor(gap_grace_seconds=3)
+    replay(cursor, lines(1, 2))
+    cursor.next_step()
+    cursor.live([line(6)])
+
+    assert cursor.next_step(NOW) == ReadStore(after_seq=2)
+    token = cursor.store_read_started()
+    cursor.finish("success")  # arrives while the read is under way
+    cursor.stored([], token=token, complete=True, now=NOW)
+
+    assert cursor.next_step(NOW + 0.2) == ReadStore(after_seq=2)
+    cursor.stored(lines(3, 5), token=cursor.store_read_started(), complete=True, now=NOW + 0.2)
+    assert sent(cursor.next_step(NOW + 0.2)) == [3, 4, 5]
+    assert sent(cursor.next_step(NOW + 0.2)) == [6]
+
+
 @pytest.mark.parametrize("limit", [3, 10])
 def test_the_live_buffer_is_bounded_and_refilled_from_the_store(limit):
     cursor = StreamCursor(buffer_limit=limit)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from typing import Any
 
@@ -18,8 +19,11 @@ logger = logging.getLogger(__name__)
 
 ACCESS_CHANGED_EVENT = "access.changed"
 
+SEND_TIMEOUT_SECONDS = 10
+
 _loop_lock = threading.Lock()
 _server_loop: asyncio.AbstractEventLoop | None = None
+_sender: tuple[int, asyncio.AbstractEventLoop] | None = None  # (pid, loop): a forked child starts its own
 
 
 def register_server_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -33,20 +37,42 @@ def register_server_loop(loop: asyncio.AbstractEventLoop) -> None:
         _server_loop = loop
 
 
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for sends from synchronous code, started on first use.
+
+    channels-redis keeps its connections per event loop; async_to_sync runs every call on a new
+    loop, so each send used to open (and close) a Redis connection of its own. One long-lived loop
+    keeps one connection warm.
+    """
+    global _sender
+    with _loop_lock:
+        if _sender is None or _sender[0] != os.getpid() or _sender[1].is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
+            _sender = (os.getpid(), loop)
+        return _sender[1]
+
+
 def send_to_group(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    loop = _server_loop
-    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not loop:
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=10)
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if isinstance(layer, InMemoryChannelLayer):
+        # The in-memory layer's queues belong to the server's loop: send there.
+        loop = _server_loop
+        if loop is None or not loop.is_running() or running is loop:
+            async_to_sync(layer.group_send)(group, message)
             return
-    async_to_sync(layer.group_send)(group, message)
+    elif running is None:
+        loop = _sender_loop()
+    else:  # called from a thread that runs a loop of its own: async_to_sync knows what to do
+        async_to_sync(layer.group_send)(group, message)
+        return
+    asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=SEND_TIMEOUT_SECONDS)
 
 
 def access_group(user_id: Any) -> str:
