@@ -258,7 +258,12 @@ SPECTACULAR_SETTINGS = {
         "tryItOutEnabled": True,
         "displayRequestDuration": True,
     },
-    "ENUM_NAME_OVERRIDES": {"BuildStatusEnum": "builds.models.BuildStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "BuildStatusEnum": "builds.models.BuildStatus",
+        # Two fields named "outcome": a push delivery's and a webhook attempt's.
+        "TriggerDeliveryOutcomeEnum": "triggers.models.DeliveryOutcome",
+        "WebhookAttemptOutcomeEnum": "webhooks.models.AttemptOutcome",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "imagefactory.core.schema.add_response_headers",

@@ -10,12 +10,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from testing import assert_envelope
-from testing.tools import need
+from testing.tools import SERVICES_ONLY, need
 
 
 @pytest.fixture(autouse=True)
 def redis_cache():
-    need(isinstance(caches["default"], RedisCache), "needs the Redis cache (services mode)")
+    need(isinstance(caches["default"], RedisCache), SERVICES_ONLY)
 
 
 def _membership_queries(client, path: str) -> int:

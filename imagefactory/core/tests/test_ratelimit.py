@@ -165,9 +165,9 @@ def test_with_redis_a_request_is_counted_in_one_round_trip(settings, owner, tena
 
     from accounts.tokens import access_token_for
     from imagefactory.core import ratelimit
-    from testing.tools import need
+    from testing.tools import SERVICES_ONLY, need
 
-    need(isinstance(caches["default"], RedisCache), "needs the Redis cache (services mode)")
+    need(isinstance(caches["default"], RedisCache), SERVICES_ONLY)
     settings.RATE_LIMIT_REQUESTS = 100
     request = rf.get(
         "/api/v1/builds", HTTP_AUTHORIZATION=f"Bearer {access_token_for(owner)}", HTTP_X_TENANT_ID=str(tenant.pk)
