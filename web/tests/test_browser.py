@@ -56,7 +56,9 @@ def screenshot(driver, artifacts: Path, name: str) -> None:
 
 
 def assert_accessible(driver, page: str) -> None:
-    """axe-core, injected by the test (the pages never load it): no serious or critical violation."""
+    """axe-core, injected by the test (the pages never load it): no serious or critical violation.
+    Checked once the page has loaded and run its own scripts (a navigation may still be under way)."""
+    wait(driver, lambda d: d.execute_script("return document.readyState") == "complete", what=f"{page} to load")
     driver.execute_script(AXE_SOURCE)
     violations = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
@@ -303,6 +305,8 @@ def test_the_browsable_api_with_a_session_and_csrf(driver, web_stack, people, ma
     driver.get(f"{web_stack.base_url}/api/v1/builds")
     selected = Select(driver.find_element(By.ID, "tenant-select")).first_selected_option
     assert selected.get_attribute("value") == str(tenant.pk)
+    # DRF's template has no <html lang>; web/static/web/api.js sets it once the page's scripts ran.
+    wait(driver, lambda d: d.execute_script("return document.documentElement.lang") == "en", what="api.js")
     assert_accessible(driver, "browsable API")
     content = driver.find_element(By.ID, "id__content")
     content.clear()
