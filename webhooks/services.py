@@ -79,7 +79,8 @@ def event_body(*, delivery_id: uuid.UUID, event: str, build: Build, at: Any) -> 
 def record_event(*, build_id: Any, event: str) -> list[Delivery]:
     """One pending delivery per active subscription of the build's tenant that wants `event`,
     queued after commit. Runs inside the transaction of the build's change (builds.signals)."""
-    build = Build.objects.filter(pk=build_id).first()
+    # On every winning move, subscribers or not: the tenant comes in the same query.
+    build = Build.objects.select_related("tenant").filter(pk=build_id).first()
     if build is None:
         return []
     subscriptions = [
