@@ -5,6 +5,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagefactory.settings")
+# This process never forks, so it may pool its PostgreSQL connections (see DATABASES in settings).
+os.environ.setdefault("DATABASE_POOL_SIZE", "20")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
