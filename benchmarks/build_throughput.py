@@ -6,6 +6,8 @@ Dockerfile is FROM scratch + busybox + one RUN step, and for each worker count N
 daphne plus one Celery worker with N pool processes (services mode, REDIS_URL and a PostgreSQL
 DATABASE_URL), or daphne alone with BUILD_WORKERS=N threads (embedded mode). The tenant may run N
 builds at once (max_running_builds), so the workers, not the tenant's limit, bound the throughput.
+With --tenants T the batch is spread round robin over T tenants (a project each, same repository):
+each tenant has its own layer storage, so their builds do not share buildah's storage locks.
 
 Each round commits --builds branches, each with its own RUN line (a fresh token), so no build gets
 its RUN layer from the cache (FROM and COPY are cached, as for any real repeated build; one warm-up
@@ -19,7 +21,7 @@ Usage (from the repository root; the var dir keeps its workspaces apart):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/if_bench REDIS_URL=redis://127.0.0.1:6379/5 \\
         IMAGEFACTORY_VAR_DIR=/tmp/if-bench .venv/bin/python benchmarks/build_throughput.py \\
-        --builds 8 --rounds 3 --workers 1,2,4
+        --builds 8 --rounds 3 --workers 1,2,4 [--tenants 4]
 
 It prints each round, then per N: builds/minute min, median and max over rounds, the median queue
 wait and the median build duration. On a host with fewer cores than N, N workers share the cores:
@@ -83,20 +85,27 @@ def wait_until_ended(build_ids: list[str], timeout: float) -> list:
         if len(rows) == len(build_ids) and all(row.status in TERMINAL for row in rows):
             return rows
         time.sleep(0.2)
-    raise SystemExit(f"builds still running after {timeout:.0f} s")
+    stuck = [f"#{row.build_number} at {row.step_name!r}" for row in rows if row.status not in TERMINAL]
+    # Seen with buildah 1.28: concurrent `bud --userns auto` on one layer storage can deadlock.
+    raise SystemExit(f"builds still running after {timeout:.0f} s: {', '.join(stuck)}")
 
 
-def batch(client, project, branches: list[str], timeout: float) -> dict:
-    """Creates a build per branch, starts them all, waits for the end: the round's figures."""
-    builds = [client.create_build(project, git_branch=branch) for branch in branches]
-    for build in builds:
+def batch(clients: list, projects: list, branches: list[str], timeout: float) -> dict:
+    """Creates a build per branch (round robin over the tenants' projects), starts them all, waits
+    for the end: the round's figures."""
+    builds = []
+    for n, branch in enumerate(branches):
+        client = clients[n % len(clients)]
+        builds.append((client, client.create_build(projects[n % len(projects)], git_branch=branch)))
+    for client, build in builds:
         client.start(build["id"])
-    rows = wait_until_ended([build["id"] for build in builds], timeout)
+    rows = wait_until_ended([build["id"] for _, build in builds], timeout)
     failed = [row for row in rows if row.status != "success"]
     if failed:
+        client_of = {build["id"]: client for client, build in builds}
         for row in failed:
             print(f"build #{row.build_number} ended {row.status}: {row.error_message}", file=sys.stderr)
-            print("  " + "\n  ".join(client.log_messages(str(row.pk))[-10:]), file=sys.stderr)
+            print("  " + "\n  ".join(client_of[str(row.pk)].log_messages(str(row.pk))[-10:]), file=sys.stderr)
         raise SystemExit(f"{len(failed)} of {len(rows)} builds did not succeed")
     first_start = min(row.started_at for row in rows)
     last_end = max(row.completed_at for row in rows)
@@ -114,41 +123,56 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=8, help="builds started at once per round")
     parser.add_argument("--rounds", type=int, default=3, help="batches per worker count")
     parser.add_argument("--workers", type=worker_counts, default=[1, 2, 4], help="worker counts, e.g. 1,2,4")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds a batch may take")
+    parser.add_argument("--tenants", type=int, default=1, help="tenants the batch is spread over")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds a batch may take")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="build-throughput-"))
-    user, tenant = setup_database()
+    user, first_tenant = setup_database()
 
     from builds.models import Project
+    from tenants.models import Membership, Role, Tenant
     from testing import GitRepo, Registry, StackClient, run_step
+
+    tenants = [first_tenant] + [
+        Tenant.objects.create(name=f"{first_tenant.slug}-{n}", slug=f"{first_tenant.slug}-{n}")
+        for n in range(1, args.tenants)
+    ]
+    for tenant in tenants[1:]:
+        Membership.objects.create(user=user, tenant=tenant, role=Role.objects.get(name="owner"))
 
     registry = Registry(workdir / "registry")
     results: dict[int, list[dict]] = {}
     try:
         repo = GitRepo(workdir / "repo")
         repo.commit_dockerfile(run_step("echo warm-up"))
-        project = Project.objects.create(
-            tenant=tenant, name="bench", repository_url=repo.url, image_repository=f"{registry.host}/bench/app"
-        )
+        projects = [
+            Project.objects.create(
+                tenant=tenant, name="bench", repository_url=repo.url, image_repository=f"{registry.host}/bench/app{n}"
+            )
+            for n, tenant in enumerate(tenants)
+        ]
         for workers in args.workers:
-            tenant.max_running_builds = workers  # the tenant's limit must not be the bottleneck
-            tenant.save(update_fields=["max_running_builds"])
+            # the tenants' limits must not be the bottleneck
+            Tenant.objects.filter(pk__in=[t.pk for t in tenants]).update(max_running_builds=workers)
             stack = start_stack(workdir / f"stack-{workers}", workers)
             try:
                 if workers == args.workers[0]:
                     mode = "services (Celery pool processes)" if stack.services else "embedded (pool threads)"
                     print(
-                        f"mode: {mode}; {args.builds} builds started at once per round, {args.rounds} round(s) "
-                        "per worker count; FROM scratch + busybox + 1 RUN; 4 tags pushed",
+                        f"mode: {mode}; {args.builds} builds started at once per round over {args.tenants} "
+                        f"tenant(s), {args.rounds} round(s) per worker count; FROM scratch + busybox + 1 RUN; "
+                        "4 tags pushed",
                         flush=True,
                     )
-                client = StackClient(stack, user, tenant)
-                # warm-up: imports and connections in the workers, the FROM/COPY layers in the cache
-                batch(client, project, commit_branches(repo, f"warm-{workers}", 1), args.timeout)
+                clients = [StackClient(stack, user, tenant) for tenant in tenants]
+                # warm-up: imports and connections in the workers, each tenant's FROM/COPY layers in its cache
+                warm_up = commit_branches(repo, f"warm-{workers}", len(tenants))
+                for n, branch in enumerate(warm_up):
+                    batch([clients[n]], [projects[n]], [branch], args.timeout)
                 results[workers] = []
                 for round_number in range(1, args.rounds + 1):
                     branches = commit_branches(repo, f"w{workers}-r{round_number}", args.builds)
-                    result = batch(client, project, branches, args.timeout)
+                    result = batch(clients, projects, branches, args.timeout)
                     results[workers].append(result)
                     print(
                         f"workers {workers} round {round_number}: {result['per_minute']:6.1f} builds/min "
