@@ -9,8 +9,9 @@ Each round commits a new RUN line (a fresh token), so neither side gets the RUN 
 FROM and COPY are cached for both, as they would be for any real repeated build. Then it times:
 
 - API: POST /builds + POST /builds/{id}/start, until GET /builds/{id} says success (polled every 50 ms);
-- by hand: git clone --depth 1, git rev-parse, buildah bud --layers, buildah tag + push for the same
-  four tags (build-N, branch, short sha, latest), buildah rmi, on the same storage root and registry.
+- by hand: git clone --depth 1, git rev-parse, buildah bud --layers naming the image with the same
+  four tags (build-N, branch, short sha, latest), buildah push per tag, one buildah rmi of the four,
+  on the same storage root and registry.
 
 Usage (from the repository root; the var dir keeps its database and workspaces apart):
 
@@ -75,7 +76,7 @@ def by_hand(repo_url: str, repository: str, build_number: int, stack_env: dict[s
     )
     commit = run(["git", "rev-parse", "HEAD"], cwd=source)
     tags = [f"bh-{build_number}", "main-bh", commit[:12], "latest-bh"]
-    local = f"{repository}:{tags[0]}"
+    names = [f"{repository}:{tag}" for tag in tags]
     run(
         [
             *buildah,
@@ -85,15 +86,12 @@ def by_hand(repo_url: str, repository: str, build_number: int, stack_env: dict[s
             "--force-rm",
             "-f",
             str(source / "Dockerfile"),
-            "-t",
-            local,
+            *(option for name in names for option in ("-t", name)),
             str(source),
         ],
         cwd=source,
     )
     for tag in tags:
-        if tag != tags[0]:
-            run([*buildah, "tag", local, f"{repository}:{tag}"])
         run(
             [
                 *buildah,
@@ -105,8 +103,7 @@ def by_hand(repo_url: str, repository: str, build_number: int, stack_env: dict[s
                 f"docker://{repository}:{tag}",
             ]
         )
-    for tag in tags:
-        run([*buildah, "rmi", f"{repository}:{tag}"])
+    run([*buildah, "rmi", *names])
     elapsed = time.perf_counter() - started
     shutil.rmtree(source.parent, ignore_errors=True)
     return elapsed

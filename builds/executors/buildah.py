@@ -316,6 +316,11 @@ class BuildahExecutor(Executor):
         repository = spec.image_repository or f"localhost/imagefactory/build-{spec.build_id}"
         tags = self._tags(spec, commit)
         local = f"{repository}:{tags[0]}"
+        # bud gives the image all its names at once: each `buildah tag` (and `rmi`) afterwards would
+        # be one more buildah process opening and locking the tenant's layer storage. The cache
+        # anchor keeps the newest build's layers cached for the next build once the push tags are
+        # removed (untagged images lose their intermediate layers on `rmi`; see cleanup()).
+        names = [f"{repository}:{tag}" for tag in tags] if pushes else [local]
         authfile = self._write_authfile(spec, workspace)
         env = self._tool_env(workspace, authfile)
 
@@ -345,8 +350,7 @@ class BuildahExecutor(Executor):
                 *self._secret_args(spec, workspace),
                 "-f",
                 str(dockerfile),
-                "-t",
-                local,
+                *(option for name in [*names, self._cache_anchor(spec)] for option in ("-t", name)),
             ]
             argv = self._buildah(spec.tenant_id, *options, *build_args, str(context))
             # Build args end up in the image's history, so they are no secret; still, the log echoes names only.
@@ -373,18 +377,15 @@ class BuildahExecutor(Executor):
         finally:
             if cgroup is not None:
                 cgroup.remove()
-        # Untagged images lose their intermediate layers on `rmi`: a tag per repository and
-        # Dockerfile keeps the newest build's layers cached for the next build (see cleanup()).
-        subprocess.run(
-            self._buildah(spec.tenant_id, "tag", local, self._cache_anchor(spec)), capture_output=True, env=env
-        )
-        if not pushes:
-            reporter.line(
-                f"Built {local} (no image repository configured, not pushed)", step="build", step_name="build"
-            )
-            subprocess.run(self._buildah(spec.tenant_id, "rmi", local), capture_output=True, env=env)
-            return BuildResult(image_reference=None, image_digest=None)
-        return self._push(spec, workspace, repository, tags, local, commands, reporter, env)
+        try:
+            if not pushes:
+                reporter.line(
+                    f"Built {local} (no image repository configured, not pushed)", step="build", step_name="build"
+                )
+                return BuildResult(image_reference=None, image_digest=None)
+            return self._push(spec, workspace, repository, tags, commands, reporter, env)
+        finally:  # pushed, not pushed or a push failed: the image keeps only its cache anchor here
+            subprocess.run(self._buildah(spec.tenant_id, "rmi", *names), capture_output=True, env=env)
 
     def _where(self) -> str:
         i, m, instruction = self.build_step
@@ -412,7 +413,6 @@ class BuildahExecutor(Executor):
         workspace: Path,
         repository: str,
         tags: list[str],
-        local: str,
         commands: StepCommands,
         reporter: Reporter,
         env: dict[str, str],
@@ -427,10 +427,6 @@ class BuildahExecutor(Executor):
         digest = None
         for tag in tags:
             target = f"{repository}:{tag}"
-            if target != local:
-                commands.run(
-                    self._buildah(spec.tenant_id, "tag", local, target), step="push", step_name="push", env=env
-                )
             tail: deque[str] = deque(maxlen=20)
             code = commands.run(
                 self._buildah(
@@ -457,8 +453,6 @@ class BuildahExecutor(Executor):
                     raise BuildUserError(f"step push: registry {host} refused the credentials: {reason}")
                 raise BuildPlatformError(f"step push: pushing to {host} failed: {reason}")
             digest = digest or digest_file.read_text().strip()
-        for tag in tags:
-            subprocess.run(self._buildah(spec.tenant_id, "rmi", f"{repository}:{tag}"), capture_output=True, env=env)
         reporter.line(f"Pushed {repository} with tags {', '.join(tags)} ({digest})", step="push", step_name="push")
         return BuildResult(image_reference=f"{repository}:{tags[0]}", image_digest=digest)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from builds.executors.base import BuildSpec, BuildUserError
+from builds.executors.base import BuildPlatformError, BuildSpec, BuildUserError
 from builds.executors.buildah import STEP_LINE, BuildahExecutor, is_insecure_registry
 from builds.executors.commands import classify
 from builds.validators import tag_safe
-from testing import GitRepo, run_step, unique_token
+from testing import GitRepo, free_port, run_step, unique_token
 
 
 @pytest.mark.parametrize(
@@ -238,6 +238,51 @@ def images_in(settings, tenant: str = TENANT) -> list[str]:
         check=True,
     )
     return result.stdout.split()
+
+
+def image_names(settings, tenant: str = TENANT) -> list[str]:
+    """The names (repository:tag) of the images in the tenant's own layer storage."""
+    storage, run = Path(settings.BUILDAH_STORAGE_ROOT) / tenant, Path(settings.BUILDAH_RUN_ROOT) / tenant
+    result = subprocess.run(
+        [
+            settings.BUILDAH_BINARY,
+            *("--storage-driver", settings.BUILDAH_STORAGE_DRIVER, "--root", str(storage), "--runroot", str(run)),
+            *("images", "--format", "{{.Name}}:{{.Tag}}"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(result.stdout.split())
+
+
+def test_a_pushed_image_keeps_only_its_cache_anchor_and_no_tag_commands_run(executor_run, tmp_path, registry, settings):
+    settings.BUILDAH_STORAGE_ROOT = str(tmp_path / "storage")  # only this test's images
+    settings.BUILDAH_RUN_ROOT = str(tmp_path / "run")
+    repo = GitRepo(tmp_path / "repo")
+    head = repo.commit_dockerfile(run_step(f"echo anchored-{unique_token()}"))
+    name = f"unit/anchored-{unique_token()}"
+    spec = spec_for(repo, f"{registry.host}/{name}")
+
+    _, reporter, _ = executor_run(spec)
+
+    assert set(registry.tags(name)) == {"build-7", "main", "latest", head[:12]}
+    assert image_names(settings) == [BuildahExecutor._cache_anchor(spec)]
+    commands = [message.split()[8] for _, _, message in reporter.lines if message.startswith("$ buildah")]
+    assert commands == ["bud", "push", "push", "push", "push"]  # bud names the image: one buildah run less per name
+
+
+def test_a_failed_push_leaves_only_the_cache_anchor(executor_run, tmp_path, settings):
+    settings.BUILDAH_STORAGE_ROOT = str(tmp_path / "storage")
+    settings.BUILDAH_RUN_ROOT = str(tmp_path / "run")
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_dockerfile(run_step(f"echo unpushed-{unique_token()}"))
+    spec = spec_for(repo, f"127.0.0.1:{free_port()}/unit/unpushed")  # nothing listens there
+
+    with pytest.raises(BuildPlatformError, match="step push: pushing to 127.0.0.1"):
+        executor_run(spec)
+
+    assert image_names(settings) == [BuildahExecutor._cache_anchor(spec)]
 
 
 @pytest.mark.parametrize(("limit", "pruned"), [(1, True), (10 * 1024**3, False)])
