@@ -20,8 +20,9 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 from builds.executors import git
 from builds.executors.base import (
+    BuildInterrupted,
     BuildPlatformError,
     BuildResult,
     BuildSpec,
@@ -50,6 +52,8 @@ STEP_LINE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
 MISSING_MOUNTPOINT = re.compile(r"/rootfs/(\w+): permission denied")
 SANDBOXED = "oci"
 LOCK_FILE = ".imagefactory.lock"
+BUD_LOCK_FILE = ".imagefactory.bud.lock"  # see bud_turn()
+BUD_TURN_POLL_SECONDS = 0.2
 # Left in a tenant's storage by a build that filled the disk: the storage is to be emptied as soon
 # as no build of the tenant uses it (buildah cannot clean up on a full disk; see reset_storage).
 RESET_MARK = ".imagefactory.reset"
@@ -100,6 +104,37 @@ def storage_lock(root: Path, *, exclusive: bool) -> Iterator[bool]:
         try:
             os.utime(root / LOCK_FILE)  # the storage's last use, for pruning the least recently used first
             yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def bud_turn(root: Path, *, stopped: Callable[[], bool], on_wait: Callable[[], None]) -> Iterator[None]:
+    """One `buildah bud` at a time on a tenant's layer storage, on this host.
+
+    buildah 1.28 can deadlock two buds on one storage with --userns auto: one holds layers.lock and
+    wants storage.lock, the other the reverse, and both retry forever (containers/storage#1387,
+    podman#16062); the builds then hang until their timeout, holding their workers. A tenant's
+    concurrent buds gained nothing anyway (each waited on the other's storage locks: two at once
+    took twice as long each). Builds of different tenants, and pushes, still run side by side.
+    Waits poll, so that a cancel or the build's timeout (`stopped`) ends the wait too.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / BUD_LOCK_FILE, "a+") as handle:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stopped():
+                    raise BuildInterrupted() from None
+                if not waited:
+                    on_wait()
+                    waited = True
+                time.sleep(BUD_TURN_POLL_SECONDS)
+        try:
+            yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -293,7 +328,7 @@ class BuildahExecutor(Executor):
             subprocess.run(self._buildah(tenant_id, "rm", "--all"), capture_output=True)
             for root in (storage, run_root):
                 for entry in root.iterdir() if root.exists() else ():
-                    if entry.name == LOCK_FILE:
+                    if entry.name in (LOCK_FILE, BUD_LOCK_FILE):
                         continue
                     if entry.is_dir() and not entry.is_symlink():
                         shutil.rmtree(entry, ignore_errors=True)
@@ -357,16 +392,27 @@ class BuildahExecutor(Executor):
             shown_args = [arg for name in spec.build_args for arg in ("--build-arg", f"{name}=…")]
             shown = " ".join(self._buildah(spec.tenant_id, *options, *shown_args, str(context)))
             tail: deque[str] = deque(maxlen=30)
-            code = commands.run(
-                argv,
-                step="build",
-                step_name=self._build_step_name,
-                cwd=context,
-                env=env,
-                tail=tail,
-                on_line=on_build_line,
-                shown=shown,
-            )
+
+            def waiting() -> None:
+                reporter.line(
+                    "Another build of this tenant is in its build step on this worker host; "
+                    "this one builds when it is done (one build step per tenant and host)",
+                    step="build",
+                    step_name="build",
+                )
+
+            storage, _ = self._roots(spec.tenant_id)
+            with bud_turn(storage, stopped=lambda: self.runner.stopped, on_wait=waiting):
+                code = commands.run(
+                    argv,
+                    step="build",
+                    step_name=self._build_step_name,
+                    cwd=context,
+                    env=env,
+                    tail=tail,
+                    on_line=on_build_line,
+                    shown=shown,
+                )
             if cgroup is not None and cgroup.hit_pids_limit():
                 raise BuildUserError(
                     f"{self._where()}: the build reached its limit of {self.options.pids_limit} "

@@ -88,6 +88,19 @@ class Build(models.Model):
             models.Index(fields=["status", "heartbeat_at"], name="build_status_heartbeat"),
             # The scheduler's "served longest ago" (builds/runner/scheduler.py): one index seek per tenant.
             models.Index(fields=["tenant", "-slot_acquired_at"], name="build_tenant_last_slot"),
+            # The scheduler's lines (Phase.WAITING and Phase.RUNNING, written out: models cannot import
+            # builds.states): a tenant's longest-waiting build is one seek however many builds wait,
+            # and counting running builds never reads the waiting ones.
+            models.Index(
+                fields=["tenant", "started_at", "id"],
+                condition=models.Q(status="in_progress", slot_acquired_at__isnull=True),
+                name="build_waiting_line",
+            ),
+            models.Index(
+                fields=["tenant"],
+                condition=models.Q(status="in_progress", slot_acquired_at__isnull=False),
+                name="build_running",
+            ),
         ]
 
     def __str__(self) -> str:

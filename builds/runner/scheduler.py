@@ -10,18 +10,18 @@ twenty builds waiting makes another tenant's single build wait for one free work
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from builds.logs.messages import system_entry
 from builds.logs.store import append_lines
-from builds.models import Build
+from builds.models import Build, BuildCount, BuildStatus
 from builds.states import Phase, transition
 from tenants.models import Tenant
 
@@ -47,9 +47,11 @@ class Candidate:
         )
 
 
-def running_per_tenant() -> dict[UUID, int]:
-    rows = Build.objects.filter(Phase.RUNNING.condition).values("tenant_id").annotate(n=Count("id"))
-    return {row["tenant_id"]: row["n"] for row in rows}
+def running_per_tenant(tenant_ids: Iterable[UUID] | None = None) -> dict[UUID, int]:
+    rows = Build.objects.filter(Phase.RUNNING.condition)
+    if tenant_ids is not None:
+        rows = rows.filter(tenant_id__in=list(tenant_ids))
+    return {row["tenant_id"]: row["n"] for row in rows.values("tenant_id").annotate(n=Count("id"))}
 
 
 def next_in_line() -> list[Candidate]:
@@ -57,31 +59,34 @@ def next_in_line() -> list[Candidate]:
 
     One per tenant (its longest-waiting build) and only from tenants below their running limit,
     ordered by how many builds the tenant runs, then by how long the build has waited.
+
+    Only tenants with builds in progress are looked at (the counts say which), and each one's head
+    is one seek in the waiting line's index: the cost does not grow with the number of waiting
+    builds (a window over all of them took 0.5 s per claim with 200,000 waiting).
     """
-    heads = list(
-        Build.objects.filter(Phase.WAITING.condition)
-        .annotate(place=Window(RowNumber(), partition_by=[F("tenant_id")], order_by=[F("started_at"), F("id")]))
-        .filter(place=1)
-        .values_list("pk", "tenant_id", "started_at")
-    )
-    if not heads:
-        return []
-    running = running_per_tenant()
+    line = Build.objects.filter(Phase.WAITING.condition, tenant_id=OuterRef("pk")).order_by("started_at", "id")
     latest_slot = (
         Build.objects.filter(tenant=OuterRef("pk"), slot_acquired_at__isnull=False)
         .order_by("-slot_acquired_at")
         .values("slot_acquired_at")[:1]
     )
-    tenants = {
-        t.pk: t
-        for t in Tenant.objects.filter(pk__in={tenant for _, tenant, _ in heads}).annotate(
-            last_served=Subquery(latest_slot)
+    busy = BuildCount.objects.filter(status=BuildStatus.IN_PROGRESS, count__gt=0).values("tenant_id")
+    tenants = list(
+        Tenant.objects.filter(pk__in=busy)
+        .annotate(
+            head_id=Subquery(line.values("pk")[:1]),
+            head_started_at=Subquery(line.values("started_at")[:1]),
+            last_served=Subquery(latest_slot),
         )
-    }
+        .filter(head_id__isnull=False)
+    )
+    if not tenants:
+        return []
+    running = running_per_tenant(t.pk for t in tenants)
     candidates = [
-        Candidate(build_id, tenant_id, running.get(tenant_id, 0), tenants[tenant_id].last_served, started_at)
-        for build_id, tenant_id, started_at in heads
-        if tenant_id in tenants and running.get(tenant_id, 0) < tenants[tenant_id].running_build_limit
+        Candidate(t.head_id, t.pk, running.get(t.pk, 0), t.last_served, t.head_started_at)
+        for t in tenants
+        if running.get(t.pk, 0) < t.running_build_limit
     ]
     return sorted(candidates, key=Candidate.order)
 

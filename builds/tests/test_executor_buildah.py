@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from builds.executors.base import BuildPlatformError, BuildSpec, BuildUserError
-from builds.executors.buildah import STEP_LINE, BuildahExecutor, is_insecure_registry
+from builds.executors.base import BuildInterrupted, BuildPlatformError, BuildResult, BuildSpec, BuildUserError
+from builds.executors.buildah import STEP_LINE, BuildahExecutor, bud_turn, is_insecure_registry
 from builds.executors.commands import classify
 from builds.validators import tag_safe
 from testing import GitRepo, free_port, run_step, unique_token
@@ -382,3 +383,53 @@ def test_cleanup_never_prunes_a_storage_a_build_is_using(executor_run, tmp_path,
     BuildahExecutor.from_settings(settings).cleanup()
 
     assert images_in(settings) == []
+
+
+def test_bud_turn_waits_for_the_holder_and_says_so_once(tmp_path):
+    waits: list[str] = []
+    holder_in, holder_out = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with bud_turn(tmp_path, stopped=lambda: False, on_wait=lambda: waits.append("holder")):
+            holder_in.set()
+            holder_out.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holder_in.wait(30)
+    threading.Timer(1.0, holder_out.set).start()
+    with bud_turn(tmp_path, stopped=lambda: False, on_wait=lambda: waits.append("second")):
+        assert holder_out.is_set()  # its turn came only after the holder's ended
+    holder.join(30)
+    assert waits == ["second"]
+
+
+def test_bud_turn_ends_a_wait_when_the_build_is_stopped(tmp_path):
+    stop = threading.Event()
+    with bud_turn(tmp_path, stopped=lambda: False, on_wait=lambda: None):
+        threading.Timer(0.5, stop.set).start()
+        with pytest.raises(BuildInterrupted):
+            with bud_turn(tmp_path, stopped=stop.is_set, on_wait=lambda: None):
+                pass
+
+
+def test_a_tenants_second_build_waits_for_the_first_ones_build_step(executor_run, tmp_path, settings):
+    """Two buds on one tenant storage could deadlock inside buildah; the second waits its turn."""
+    settings.BUILDAH_STORAGE_ROOT = str(tmp_path / "storage")
+    settings.BUILDAH_RUN_ROOT = str(tmp_path / "run")
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_dockerfile(run_step(f"echo turn-{unique_token()}"))
+    outcome: list = []
+    with bud_turn(Path(settings.BUILDAH_STORAGE_ROOT) / TENANT, stopped=lambda: False, on_wait=lambda: None):
+        second = threading.Thread(target=lambda: outcome.append(executor_run(spec_for(repo, ""))))
+        second.start()
+        second.join(5)
+        assert second.is_alive(), "built while another build of the tenant held the build step"
+    second.join(300)
+
+    result, reporter, _ = outcome[0]
+    assert isinstance(result, BuildResult), result
+    messages = reporter.messages()
+    waited = next(i for i, m in enumerate(messages) if m.startswith("Another build of this tenant is in its build"))
+    bud = next(i for i, m in enumerate(messages) if m.startswith("$ buildah") and " bud " in m)
+    assert waited < bud
