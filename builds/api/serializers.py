@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
@@ -18,6 +18,7 @@ from imagefactory.core.serializers import (
     StrictSerializer,
     StrictUUIDField,
 )
+from imagefactory.core.timestamps import iso_z
 
 MAX_BUILD_ARGS = 64
 MAX_SECRETS = 32
@@ -278,15 +279,13 @@ class BuildSerializer(serializers.ModelSerializer):
         }
 
 
-_DATETIME = serializers.DateTimeField()
-
-
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
 def _moment(value: datetime | None) -> str | None:
-    return None if value is None else _DATETIME.to_representation(value)
+    """As DRF's DateTimeField writes it with TIME_ZONE = "UTC": ISO 8601 in UTC, `Z` for +00:00."""
+    return None if value is None else iso_z(value.astimezone(UTC))
 
 
 class ProgressSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from rest_framework import serializers
@@ -59,10 +59,12 @@ def test_values_set_in_memory_render_as_plain_strings(make_build, project):
     build = make_build(project)
     build.status = BuildStatus.FAILED
     build.failure_kind = FailureKind.BUILD_ERROR
+    build.completed_at = datetime(2026, 1, 2, 5, 0, 0, 5, tzinfo=timezone(timedelta(hours=2)))  # not in UTC
     data = BuildSerializer(build).data
     assert data == drf_representation(build)
     assert type(data["status"]) is str and data["status"] == "failed"
     assert type(data["failure_kind"]) is str
+    assert data["completed_at"] == "2026-01-02T03:00:00.000005Z"
 
 
 @pytest.mark.django_db
