@@ -7,42 +7,22 @@ is sent once (webhooks/delivery.py claims it with a conditional UPDATE).
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from imagefactory.core.jobs import Periodic
 from webhooks.jobs import queue_delivery
 from webhooks.models import Delivery, DeliveryStatus
 
-logger = logging.getLogger(__name__)
 SWEEP_BATCH = 500
-
-_lock = threading.Lock()
-_thread: threading.Thread | None = None
 
 
 def start() -> None:
-    global _thread
-    with _lock:
-        if _thread is None:
-            _thread = threading.Thread(target=_sweep_forever, name="webhook-sweeper", daemon=True)
-            _thread.start()
-
-
-def _sweep_forever() -> None:
-    stop = threading.Event()
-    while not stop.wait(settings.WEBHOOK_SWEEP_INTERVAL_SECONDS):
-        try:
-            sweep()
-        except Exception:
-            logger.exception("webhook sweep failed")
-        finally:
-            close_old_connections()
+    """Starts this process's sweep timer once."""
+    _timer.start()
 
 
 def sweep() -> int:
@@ -58,3 +38,6 @@ def sweep() -> int:
     for delivery_id in ids:
         queue_delivery(delivery_id)
     return len(ids)
+
+
+_timer = Periodic("webhook-sweeper", sweep, interval=lambda: settings.WEBHOOK_SWEEP_INTERVAL_SECONDS)

@@ -7,11 +7,9 @@ never stuck behind running builds, and it kills the orphans of a dead worker on 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,33 +22,15 @@ from builds.models import Build, FailureKind, LogLevel
 from builds.runner import scheduler
 from builds.services.idempotency import purge_expired_records
 from builds.states import Phase, transition
+from imagefactory.core.jobs import Periodic
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_thread: threading.Thread | None = None
-
 
 def start() -> None:
-    """Starts this process's janitor timer once; its first pass runs at once."""
-    global _thread
-    with _lock:
-        if _thread is None:
-            _thread = threading.Thread(target=_sweep_forever, name="build-janitor", daemon=True)
-            _thread.start()
-
-
-def _sweep_forever() -> None:
-    stop = threading.Event()
-    interval = 0.0  # a first pass at start-up: a restarted worker cleans up after its predecessor
-    while not stop.wait(interval):
-        interval = settings.BUILD_REAPER_INTERVAL_SECONDS
-        try:
-            sweep()
-        except Exception:
-            logger.exception("janitor pass failed")
-        finally:
-            close_old_connections()
+    """Starts this process's janitor timer once; its first pass runs at once (a restarted worker
+    cleans up after its predecessor)."""
+    _timer.start()
 
 
 def sweep() -> None:
@@ -93,3 +73,6 @@ def reap_lost_builds(*, lost_before: datetime) -> list[Build]:
             close_log(build.pk, build.status, [system_entry(message, level=LogLevel.ERROR)])
             reaped.append(build)
     return reaped
+
+
+_timer = Periodic("build-janitor", sweep, interval=lambda: settings.BUILD_REAPER_INTERVAL_SECONDS, at_start=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -60,3 +62,35 @@ def _pool(queue: str) -> ThreadPoolExecutor:
             size = settings.EMBEDDED_QUEUE_WORKERS.get(queue, 1)
             pool = _pools[queue] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"{queue}-worker")
         return pool
+
+
+class Periodic:
+    """A pass run every `interval()` seconds on a daemon thread of this process, started once.
+
+    For the safety nets every worker process (and the embedded server) runs beside its jobs: a
+    timer, not a queued task, so that it is never stuck behind them. A failed pass is logged and
+    the next one comes on time; each pass ends with its database connection closed.
+    """
+
+    def __init__(self, name: str, run: Callable[[], object], *, interval: Callable[[], float], at_start: bool = False):
+        self.name, self.run, self.interval, self.at_start = name, run, interval, at_start
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._forever, name=self.name, daemon=True)
+                self._thread.start()
+
+    def _forever(self) -> None:
+        delay = 0.0 if self.at_start else self.interval()
+        while True:
+            time.sleep(delay)
+            delay = self.interval()
+            try:
+                self.run()
+            except Exception:
+                logger.exception("%s: pass failed", self.name)
+            finally:
+                close_old_connections()
